@@ -1,0 +1,183 @@
+/* commit.c - the loop's side of group commit: sealing write sets into the
+ * open batch, handing batches to the writer, and acting on completions. */
+#include <string.h>
+
+#include "alloc_internal.h"
+#include "rt_internal.h"
+
+void dort__rt_stop_progress(dort_rt_t *rt);
+
+static int ensure_open_batch(dort_rt_t *rt)
+{
+    if (rt->open_batch == NULL)
+        rt->open_batch = dort__batch_new(++rt->batch_seq);
+    return rt->open_batch ? 0 : DORT_ENOMEM;
+}
+
+int dort__commit_seal(dort_rt_t *rt, dort_actor_t *a, dort__wset_t *ws)
+{
+    if (a->open_ws == NULL) {
+        dort__wset_t *open = dort__wset_new();
+        if (open == NULL || ensure_open_batch(rt) != 0) {
+            dort__wset_free(open);
+            return DORT_ENOMEM;
+        }
+        unsigned char prefix[DORT__PREFIX_SIZE];
+        dort__actor_prefix(a, prefix);
+        int idx = dort__batch_add(rt->open_batch, a, prefix, open);
+        if (idx < 0) {
+            dort__wset_free(open);
+            return idx;
+        }
+        a->open_ws = open;
+        a->open_item = (uint32_t)idx;
+    }
+    return dort__wset_merge(a->open_ws, ws);
+}
+
+int dort__commit_idle(const dort_rt_t *rt)
+{
+    return !rt->writer.busy && (rt->open_batch == NULL || (rt->open_batch->nitems == 0 &&
+                                                           rt->open_batch->nwaiters == 0));
+}
+
+static void hist_add(uint64_t *hist, size_t n, const double *bounds, double v)
+{
+    size_t i = 0;
+    while (i < n - 1 && v > bounds[i])
+        i++;
+    hist[i]++;
+}
+
+static void record_stats(dort_rt_t *rt, const dort__batch_t *b)
+{
+    static const double size_bounds[16] = {1,   2,   4,    8,    16,   32,   64,    128,
+                                           256, 512, 1024, 2048, 4096, 8192, 16384, 32768};
+    static const double lat_bounds[13] = {0.1, 0.25, 0.5, 1,   2.5, 5,   10,
+                                          25,  50,   100, 250, 500, 1000};
+    double ms = (double)(b->done_ns - b->submit_ns) / 1e6;
+    rt->stats.commit_txns += b->txns;
+    rt->stats.committed_keys += b->keys;
+    hist_add(rt->stats.batch_size_hist, 17, size_bounds, (double)b->nitems);
+    hist_add(rt->stats.commit_latency_hist, 14, lat_bounds, ms);
+    rt->stats.commit_latency_sum_ms += ms;
+}
+
+void dort__commit_kick(dort_rt_t *rt)
+{
+    dort__batch_t *b = rt->open_batch;
+    if (rt->writer.busy || !rt->writer.started || b == NULL ||
+        (b->nitems == 0 && b->nwaiters == 0))
+        return;
+    rt->open_batch = NULL;
+    for (uint32_t i = 0; i < b->nitems; i++) {
+        dort__batch_item_t *it = &b->items[i];
+        dort_actor_t *a = it->actor;
+        if (it->ws != NULL && it->ws->alarm_op != DORT__ALARM_NONE)
+            b->alarms_touched = 1;
+        if (a == NULL || it->ws == NULL)
+            continue;
+        DORT_ASSERT(a->inflight_ws == NULL && a->open_ws == it->ws);
+        a->inflight_ws = a->open_ws;
+        a->open_ws = NULL;
+        if (a->held_open_head != NULL) {
+            if (a->held_inflight_tail != NULL)
+                a->held_inflight_tail->next = a->held_open_head;
+            else
+                a->held_inflight_head = a->held_open_head;
+            a->held_inflight_tail = a->held_open_tail;
+            a->held_open_head = a->held_open_tail = NULL;
+        }
+    }
+    b->chunk = rt->opts.commit_batch_max;
+    rt->inflight_batch = b;
+    dort__writer_submit(&rt->writer, b);
+}
+
+/* The writes of `a` in a failed batch are gone, and so is everything built
+ * on them: its open set, every held output, its in-memory state. */
+static void actor_commit_failed(dort_rt_t *rt, dort_actor_t *a, int status)
+{
+    dort__wset_free(a->inflight_ws);
+    a->inflight_ws = NULL;
+    if (a->open_ws != NULL) {
+        rt->open_batch->items[a->open_item].ws = NULL;
+        dort__wset_free(a->open_ws);
+        a->open_ws = NULL;
+    }
+    dort__out_t *inflight = a->held_inflight_head, *open = a->held_open_head;
+    a->held_inflight_head = a->held_inflight_tail = NULL;
+    a->held_open_head = a->held_open_tail = NULL;
+    dort__actor_reset(a, DORT_ERESET);
+    dort__out_fail_list(rt, inflight, status);
+    dort__out_fail_list(rt, open, status);
+    dort__actor_maybe_idle(a);
+}
+
+static void actor_committed(dort_rt_t *rt, dort_actor_t *a)
+{
+    dort__wset_free(a->inflight_ws);
+    a->inflight_ws = NULL;
+    dort__out_t *held = a->held_inflight_head;
+    a->held_inflight_head = a->held_inflight_tail = NULL;
+    dort__out_release_list(rt, held);
+    dort__actor_maybe_idle(a);
+}
+
+/* Commit failures other than a full store leave nothing applied either:
+ * callers get the retryable DORT_ECOMMIT (the log has the cause). */
+static int caller_status(int result)
+{
+    return result == DORT_ESTORAGEFULL ? DORT_ESTORAGEFULL : DORT_ECOMMIT;
+}
+
+static void complete_batch(dort_rt_t *rt, dort__batch_t *b)
+{
+    int status = caller_status(b->result);
+    if (b->result != 0) {
+        rt->stats.commit_failures++;
+        DORT_LOG(&rt->log, DORT_LOG_ERROR, "commit of batch %llu failed: %s",
+                 (unsigned long long)b->seq, dort_strerror(b->result));
+    }
+    for (uint32_t i = 0; i < b->nitems; i++) {
+        dort__batch_item_t *it = &b->items[i];
+        if (it->ws == NULL)
+            continue; /* dropped before submission; the actor has moved on */
+        if (it->actor == NULL) {
+            dort__wset_free(it->ws);
+            continue;
+        }
+        if (i < b->done_items)
+            actor_committed(rt, it->actor);
+        else
+            actor_commit_failed(rt, it->actor, status);
+    }
+    for (uint32_t i = 0; i < b->nwaiters; i++)
+        b->waiters[i].cb(b->waiters[i].data, b->result == 0 ? 0 : status);
+}
+
+void dort__commit_on_async(uv_async_t *h)
+{
+    dort_rt_t *rt = h->data;
+    dort__batch_t *b = dort__writer_take(&rt->writer);
+    if (b == NULL)
+        return;
+    rt->inflight_batch = NULL;
+    /* The next read must see this commit: LMDB now holds what the overlay
+     * held, and the overlay is about to drop it. */
+    dort__store_rtxn_reset(&rt->store);
+    if (b->result == DORT_ESTORAGEFULL && dort__store_grow(&rt->store) == 0) {
+        rt->stats.map_grows++;
+        rt->inflight_batch = b;
+        dort__writer_submit(&rt->writer, b);
+        return;
+    }
+    record_stats(rt, b);
+    complete_batch(rt, b);
+    if (b->alarms_touched || b->result != 0)
+        dort__alarm_schedule(rt);
+    dort__batch_free(b);
+    dort__sched_run(rt);
+    dort__commit_kick(rt);
+    dort__rt_stop_progress(rt);
+}

@@ -1,0 +1,179 @@
+/* message_codec.c - protobuf wire form of requests and responses
+ * (proto/message.proto). */
+#include <string.h>
+
+#include <dort/alloc.h>
+#include <dort/errors.h>
+
+#include "alloc_internal.h"
+#include "message_internal.h"
+#include "message.pb-c.h"
+
+/* protobuf-c allocates through this, so decoding obeys dort's allocator. */
+static void *pb_alloc(void *data, size_t size)
+{
+    (void)data;
+    return dort__malloc(size);
+}
+
+static void pb_free(void *data, void *ptr)
+{
+    (void)data;
+    dort__free(ptr);
+}
+
+static ProtobufCAllocator pb_allocator = {pb_alloc, pb_free, NULL};
+
+/* Fills `hdrs`/`ptrs` (both sized p->nhdrs) with views of p's headers. The
+ * name needs a NUL for protobuf-c's string type, so names are copied. */
+static int headers_out(const dort__msgpart_t *p, Dort__Header *hdrs, Dort__Header **ptrs)
+{
+    for (uint32_t i = 0; i < p->nhdrs; i++) {
+        dort__header__init(&hdrs[i]);
+        hdrs[i].name = dort__strndup(p->text + p->hdrs[i].name_off, p->hdrs[i].name_len);
+        if (hdrs[i].name == NULL)
+            return DORT_ENOMEM;
+        hdrs[i].value.data = (uint8_t *)(p->text + p->hdrs[i].value_off);
+        hdrs[i].value.len = p->hdrs[i].value_len;
+        ptrs[i] = &hdrs[i];
+    }
+    return 0;
+}
+
+static void headers_free(Dort__Header *hdrs, uint32_t n)
+{
+    for (uint32_t i = 0; hdrs != NULL && i < n; i++)
+        dort__free(hdrs[i].name);
+    dort__free(hdrs);
+}
+
+static int pack(const ProtobufCMessage *m, void **out, size_t *out_len)
+{
+    size_t len = protobuf_c_message_get_packed_size(m);
+    uint8_t *buf = dort__malloc(len);
+    if (buf == NULL)
+        return DORT_ENOMEM;
+    protobuf_c_message_pack(m, buf);
+    *out = buf;
+    *out_len = len;
+    return 0;
+}
+
+int dort_request_encode(const dort_request_t *req, void **out, size_t *out_len)
+{
+    if (req == NULL || out == NULL || out_len == NULL)
+        return DORT_EINVAL;
+    const dort__msgpart_t *p = &req->part;
+    Dort__Request m = DORT__REQUEST__INIT;
+    Dort__Header *hdrs = dort__calloc(p->nhdrs, sizeof *hdrs);
+    Dort__Header **ptrs = dort__calloc(p->nhdrs, sizeof *ptrs);
+    char *method = dort__strndup(p->text + req->method_off, req->method_len);
+    char *path = dort__strndup(p->text + req->path_off, req->path_len);
+    int rc = DORT_ENOMEM;
+    if (hdrs == NULL || ptrs == NULL || method == NULL || path == NULL)
+        goto out;
+    rc = headers_out(p, hdrs, ptrs);
+    if (rc != 0)
+        goto out;
+    m.method = method;
+    m.path = path;
+    m.n_headers = p->nhdrs;
+    m.headers = ptrs;
+    m.body.data = (uint8_t *)(uintptr_t)p->body;
+    m.body.len = p->body_len;
+    rc = pack(&m.base, out, out_len);
+out:
+    headers_free(hdrs, p->nhdrs);
+    dort__free(ptrs);
+    dort__free(method);
+    dort__free(path);
+    return rc;
+}
+
+static int headers_in(dort__msgpart_t *p, Dort__Header **hdrs, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        const char *name = hdrs[i]->name;
+        int rc = dort__msgpart_add_header(p, name, strlen(name), (const char *)hdrs[i]->value.data,
+                                          hdrs[i]->value.len);
+        if (rc != 0)
+            return rc == DORT_EINVAL ? DORT_ECORRUPT : rc;
+    }
+    return 0;
+}
+
+int dort_request_decode(const void *data, size_t len, dort_request_t **out)
+{
+    if ((data == NULL && len != 0) || out == NULL)
+        return DORT_EINVAL;
+    Dort__Request *m = dort__request__unpack(&pb_allocator, len, data);
+    if (m == NULL)
+        return DORT_ECORRUPT;
+    dort_request_t *r = NULL;
+    int rc = DORT_ECORRUPT;
+    if (m->method[0] == '\0')
+        goto out;
+    rc = dort_request_new(&r, m->method, m->path);
+    if (rc == 0)
+        rc = headers_in(&r->part, m->headers, m->n_headers);
+    if (rc == 0)
+        rc = dort_request_set_body(r, m->body.data, m->body.len, DORT_BUF_COPY);
+out:
+    dort__request__free_unpacked(m, &pb_allocator);
+    if (rc != 0) {
+        dort_request_free(r);
+        return rc;
+    }
+    *out = r;
+    return 0;
+}
+
+int dort_response_encode(const dort_response_t *res, void **out, size_t *out_len)
+{
+    if (res == NULL || out == NULL || out_len == NULL)
+        return DORT_EINVAL;
+    const dort__msgpart_t *p = &res->part;
+    Dort__Response m = DORT__RESPONSE__INIT;
+    Dort__Header *hdrs = dort__calloc(p->nhdrs, sizeof *hdrs);
+    Dort__Header **ptrs = dort__calloc(p->nhdrs, sizeof *ptrs);
+    int rc = DORT_ENOMEM;
+    if (hdrs == NULL || ptrs == NULL)
+        goto out;
+    rc = headers_out(p, hdrs, ptrs);
+    if (rc != 0)
+        goto out;
+    m.status = (uint32_t)res->status;
+    m.n_headers = p->nhdrs;
+    m.headers = ptrs;
+    m.body.data = (uint8_t *)(uintptr_t)p->body;
+    m.body.len = p->body_len;
+    rc = pack(&m.base, out, out_len);
+out:
+    headers_free(hdrs, p->nhdrs);
+    dort__free(ptrs);
+    return rc;
+}
+
+int dort_response_decode(const void *data, size_t len, dort_response_t **out)
+{
+    if ((data == NULL && len != 0) || out == NULL)
+        return DORT_EINVAL;
+    Dort__Response *m = dort__response__unpack(&pb_allocator, len, data);
+    if (m == NULL)
+        return DORT_ECORRUPT;
+    dort_response_t *r = NULL;
+    int rc = dort_response_new(&r, (int)m->status);
+    if (rc == DORT_EINVAL)
+        rc = DORT_ECORRUPT;
+    if (rc == 0)
+        rc = headers_in(&r->part, m->headers, m->n_headers);
+    if (rc == 0)
+        rc = dort_response_set_body(r, m->body.data, m->body.len, DORT_BUF_COPY);
+    dort__response__free_unpacked(m, &pb_allocator);
+    if (rc != 0) {
+        dort_response_free(r);
+        return rc;
+    }
+    *out = r;
+    return 0;
+}
