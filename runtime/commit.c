@@ -147,8 +147,10 @@ static void complete_batch(dort_rt_t *rt, dort__batch_t *b)
             dort__wset_free(it->ws);
             continue;
         }
-        if (i < b->done_items)
+        if (i < b->done_items) {
+            rt->stats.committed_writesets++;
             actor_committed(rt, it->actor);
+        }
         else
             actor_commit_failed(rt, it->actor, status);
     }

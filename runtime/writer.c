@@ -131,7 +131,8 @@ int dort__writer_apply_item(dort__store_t *st, MDB_txn *txn, const dort__batch_i
 }
 
 /* Commits items [from, to) in one transaction. */
-static int commit_chunk(dort__store_t *st, dort__batch_t *b, uint32_t from, uint32_t to)
+static int commit_chunk(dort__store_t *st, dort__batch_t *b, uint32_t from, uint32_t to,
+                        int inject)
 {
     MDB_txn *txn;
     int rc = mdb_txn_begin(st->env, NULL, 0, &txn);
@@ -140,6 +141,8 @@ static int commit_chunk(dort__store_t *st, dort__batch_t *b, uint32_t from, uint
     uint64_t keys = 0;
     for (uint32_t i = from; rc == 0 && i < to; i++)
         rc = dort__writer_apply_item(st, txn, &b->items[i], &keys);
+    if (rc == 0 && inject != 0)
+        rc = inject;
     if (rc != 0) {
         mdb_txn_abort(txn);
         return rc;
@@ -152,7 +155,7 @@ static int commit_chunk(dort__store_t *st, dort__batch_t *b, uint32_t from, uint
     return rc;
 }
 
-static void apply_batch(dort__store_t *st, dort__batch_t *b)
+static void apply_batch(dort__store_t *st, dort__batch_t *b, int inject)
 {
     uint32_t chunk = b->chunk ? b->chunk : b->nitems;
     if (chunk == 0)
@@ -164,7 +167,7 @@ static void apply_batch(dort__store_t *st, dort__batch_t *b)
         uint32_t to = b->done_items + chunk;
         if (to > b->nitems)
             to = b->nitems;
-        rc = commit_chunk(st, b, b->done_items, to);
+        rc = commit_chunk(st, b, b->done_items, to, inject);
         if (rc == MDB_TXN_FULL && to - b->done_items > 1) {
             /* Too many dirty pages for one transaction: split the batch. */
             chunk = (to - b->done_items) / 2;
@@ -174,7 +177,10 @@ static void apply_batch(dort__store_t *st, dort__batch_t *b)
             break;
         b->done_items = to;
     }
-    b->result = rc == MDB_MAP_FULL ? DORT_ESTORAGEFULL : dort__lmdb_err(rc);
+    if (rc < 0 && rc > -5000)
+        b->result = rc; /* an injected DORT_E* code */
+    else
+        b->result = rc == MDB_MAP_FULL ? DORT_ESTORAGEFULL : dort__lmdb_err(rc);
     b->done_ns = uv_hrtime();
 }
 
@@ -185,7 +191,11 @@ static void writer_main(void *arg)
     int dirty = 0;
     uv_mutex_lock(&w->mu);
     for (;;) {
-        while (w->job == NULL && !w->quit) {
+        while ((w->job == NULL || w->hold) && !w->quit) {
+            if (w->hold) {
+                uv_cond_wait(&w->cond, &w->mu);
+                continue;
+            }
             if (w->sync_interval_ns == 0 || !dirty) {
                 uv_cond_wait(&w->cond, &w->mu);
                 continue;
@@ -204,9 +214,11 @@ static void writer_main(void *arg)
         if (w->job == NULL)
             break;
         dort__batch_t *b = w->job;
+        int inject = w->fail_next;
         w->job = NULL;
+        w->fail_next = 0;
         uv_mutex_unlock(&w->mu);
-        apply_batch(w->store, b);
+        apply_batch(w->store, b, inject);
         dirty = 1;
         uv_mutex_lock(&w->mu);
         w->done = b;
@@ -271,4 +283,19 @@ void dort__writer_stop(dort__writer_t *w)
     uv_cond_destroy(&w->cond);
     uv_mutex_destroy(&w->mu);
     w->started = 0;
+}
+
+void dort__writer_set_hold(dort__writer_t *w, int hold)
+{
+    uv_mutex_lock(&w->mu);
+    w->hold = hold;
+    uv_cond_signal(&w->cond);
+    uv_mutex_unlock(&w->mu);
+}
+
+void dort__writer_fail_next(dort__writer_t *w, int code)
+{
+    uv_mutex_lock(&w->mu);
+    w->fail_next = code;
+    uv_mutex_unlock(&w->mu);
 }

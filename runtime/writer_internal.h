@@ -21,6 +21,11 @@ typedef struct dort__writer_s {
     int busy;            /* loop's view: a batch is with the writer */
     uint64_t sync_interval_ns; /* relaxed durability: background sync period */
     uv_async_t *notify;  /* the loop's async handle */
+    /* Test hooks (internal API only): `hold` parks the writer before it
+     * applies the next batch; `fail_next` makes the next batch apply its
+     * writes and then abort as if the commit had failed with that code. */
+    int hold;
+    int fail_next;
 } dort__writer_t;
 
 int dort__writer_start(dort__writer_t *w, dort__store_t *store, uv_async_t *notify,
@@ -31,6 +36,9 @@ void dort__writer_submit(dort__writer_t *w, dort__batch_t *b);
 dort__batch_t *dort__writer_take(dort__writer_t *w);
 /* Joins the thread after the last batch finished. */
 void dort__writer_stop(dort__writer_t *w);
+
+void dort__writer_set_hold(dort__writer_t *w, int hold);
+void dort__writer_fail_next(dort__writer_t *w, int code);
 
 /* Applies one item's writes inside `txn` (exposed for tests). */
 int dort__writer_apply_item(dort__store_t *st, MDB_txn *txn, const dort__batch_item_t *it,
