@@ -1,0 +1,18 @@
+/* cli.h - the `dort` command: subcommands and shared helpers. */
+#ifndef DORT_CLI_H
+#define DORT_CLI_H
+
+typedef struct cli_cmd_s {
+    const char *name;
+    const char *summary;
+    int (*run)(int argc, char **argv); /* argv[0] is the subcommand name */
+    void (*usage)(void);
+} cli_cmd_t;
+
+int cmd_bench(int argc, char **argv);
+void cmd_bench_usage(void);
+
+/* 1 when argv has -h or --help. */
+int cli_wants_help(int argc, char **argv);
+
+#endif
