@@ -2,10 +2,14 @@
 # check_install.sh BUILD_DIR SOURCE_DIR - installs libdort into a scratch
 # prefix, builds the embedding example against it with `pkg-config dort`
 # only (as an outside program would), runs it twice on the same data dir and
-# checks the count survived the restart.
+# checks the count survived the restart. SANITIZE (meson's b_sanitize) makes
+# the example link the same sanitizer runtimes as an instrumented libdort.
 set -eu
 build=$1
 src=$2
+san=${3:-none}
+extra=""
+[ "$san" != none ] && extra="-fsanitize=$san"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 DESTDIR="$tmp/root" meson install -C "$build" --no-rebuild --quiet >/dev/null
@@ -14,7 +18,7 @@ pc=$(find "$tmp/root" -name dort.pc | head -n 1)
 export PKG_CONFIG_PATH=$(dirname "$pc")
 export PKG_CONFIG_SYSROOT_DIR="$tmp/root"
 flags=$(pkg-config --cflags --libs dort)
-cc -std=gnu17 -Wall -Wextra -Werror "$src/tools/examples/embed_counter.c" $flags -o "$tmp/embed_counter"
+cc -std=gnu17 -Wall -Wextra -Werror $extra "$src/tools/examples/embed_counter.c" $flags -o "$tmp/embed_counter"
 libdir=$(dirname "$(find "$tmp/root" -name 'libdort.so' | head -n 1)")
 [ -f "$libdir/libdort.a" ] || { echo "static library was not installed"; exit 1; }
 mkdir "$tmp/data"
