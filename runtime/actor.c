@@ -79,7 +79,8 @@ static int is_idle(const dort_actor_t *a)
                          DORT__AF_ALARM_FIRING | DORT__AF_IN_BLOCKED)) &&
            a->inbox_head == NULL && a->reply_head == NULL && a->open_calls == NULL &&
            a->outstanding == 0 && a->open_ws == NULL && a->inflight_ws == NULL &&
-           a->held_open_head == NULL && a->held_inflight_head == NULL && a->block_count == 0;
+           a->held_open_head == NULL && a->held_inflight_head == NULL && a->block_count == 0 &&
+           a->holds == 0;
 }
 
 void dort__actor_maybe_idle(dort_actor_t *a)
@@ -206,6 +207,8 @@ static void drop_replies(dort_rt_t *rt, dort_actor_t *a, int status)
     (void)rt;
 }
 
+void dort__streams_actor_reset(dort_rt_t *rt, dort_actor_t *a);
+
 void dort__actor_reset(dort_actor_t *a, int status)
 {
     dort_rt_t *rt = a->ns->rt;
@@ -225,6 +228,7 @@ void dort__actor_reset(dort_actor_t *a, int status)
     /* Replies to calls made before the reset would run callbacks against
      * state that no longer exists: drop them (and later ones, by gen). */
     drop_replies(rt, a, status);
+    dort__streams_actor_reset(rt, a);
     rt->stats.actors_reset++;
 }
 

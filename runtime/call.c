@@ -2,6 +2,7 @@
 #include <string.h>
 
 #include "alloc_internal.h"
+#include "http_internal.h"
 #include "rt_internal.h"
 
 void dort_stub_init(dort_stub_t *stub, dort_ns_t *ns, const dort_id_t *id)
@@ -176,6 +177,8 @@ int dort_call_respond(dort_call_t *call, dort_response_t *res)
         return DORT_ENOTINTURN;
     }
     dort__call_open_remove(a, call);
+    if (res->stream != NULL)
+        dort__stream_bind(a->ns->rt, res->stream);
     call->res = res;
     call->out.kind = DORT__OUT_RESPOND;
     dort__turn_add_output(a->ns->rt, &call->out);

@@ -239,10 +239,17 @@ int dort_response_new_body(dort_response_t **out, int status, const char *conten
     return 0;
 }
 
+void dort__stream_response_free(dort_response_t *res);
+void dort__ws_response_free(dort_response_t *res);
+
 void dort_response_free(dort_response_t *res)
 {
     if (res == NULL)
         return;
+    if (res->stream != NULL)
+        dort__stream_response_free(res);
+    if (res->ws != NULL)
+        dort__ws_response_free(res);
     dort__msgpart_release(&res->part);
     dort__free(res);
 }

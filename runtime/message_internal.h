@@ -31,8 +31,10 @@ struct dort_request_s {
 struct dort_response_s {
     dort__msgpart_t part;
     int status;
-    /* Set by the HTTP layer for streaming responses (SSE); NULL otherwise. */
-    void *stream;
+    /* A streaming response (SSE): its stream; NULL otherwise. */
+    struct dort_stream_s *stream;
+    /* A 101 answer accepting a WebSocket: the socket it opens. */
+    struct dort_ws_s *ws;
 };
 
 int dort__msgpart_add_text(dort__msgpart_t *p, const char *s, size_t len, uint32_t *off);

@@ -26,6 +26,7 @@
 #include "log_internal.h"
 #include "store_internal.h"
 #include "wset_internal.h"
+#include "worker_internal.h"
 #include "writer_internal.h"
 
 /* ---- namespaces ---- */
@@ -145,6 +146,7 @@ struct dort_actor_s {
     uint32_t outstanding; /* calls made whose reply is not yet delivered */
     uint32_t gen;         /* bumped by every reset */
     uint32_t open_item;   /* index of open_ws in rt->open_batch */
+    uint32_t holds;       /* open streams: keep the actor resident */
     uint16_t block_count;
     uint16_t flags;
     alignas(max_align_t) unsigned char state[];
@@ -198,6 +200,12 @@ struct dort_rt_s {
     uint32_t nclasses, classes_cap;
     dort_ns_t **nss;
     uint32_t nns, nss_cap;
+    dort_worker_t **workers;
+    uint32_t nworkers, workers_cap;
+    dort__var_t *vars;
+    uint32_t nvars;
+    struct dort_http_server_s *http_servers;
+    struct dort_stream_s *streams; /* open streams (producer not done) */
 
     dort__actor_table_t actors;
     dort_actor_t *runq_head, *runq_tail;

@@ -6,6 +6,7 @@
 #include <dort/version.h>
 
 #include "alloc_internal.h"
+#include "http_internal.h"
 #include "rt_internal.h"
 
 void dort__registry_release(dort_rt_t *rt);
@@ -213,6 +214,8 @@ void dort_rt_free(dort_rt_t *rt)
     dort__batch_free(rt->open_batch);
     dort__store_close(&rt->store);
     dort__registry_release(rt);
+    dort__workers_release(rt);
+    dort__http_servers_free(rt);
     if (rt->own_loop != NULL) {
         uv_loop_close(rt->own_loop);
         dort__free(rt->own_loop);

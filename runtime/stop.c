@@ -2,6 +2,7 @@
  * pending calls finish (until a deadline), commit everything sealed, then
  * stop the writer and close dort's handles. */
 #include "alloc_internal.h"
+#include "http_internal.h"
 #include "rt_internal.h"
 
 void dort__rt_stop_progress(dort_rt_t *rt);
@@ -61,15 +62,19 @@ static void drain_all(dort_rt_t *rt, int final)
             drain_actor(rt, t->slots[i], DORT_ESTOPPED, final);
 }
 
-static void on_handle_closed(uv_handle_t *h)
+void dort__rt_handle_closed(dort_rt_t *rt)
 {
-    dort_rt_t *rt = h->data;
     if (--rt->handles_open != 0)
         return;
     dort__store_close(&rt->store);
     rt->state = DORT__RT_STOPPED;
     if (rt->stop_cb != NULL)
         rt->stop_cb(rt, rt->stop_data);
+}
+
+static void on_handle_closed(uv_handle_t *h)
+{
+    dort__rt_handle_closed(h->data);
 }
 
 static void finish(dort_rt_t *rt)
@@ -84,6 +89,9 @@ static void finish(dort_rt_t *rt)
     drain_all(rt, 1);
     dort__actors_free_all(rt);
     rt->runq_head = rt->runq_tail = NULL;
+    /* Connections still open (streams, sockets, the deadline passed) close
+     * now; their handles count towards the stop callback. */
+    rt->handles_open = 7 + dort__http_servers_close_all(rt);
     uv_close((uv_handle_t *)&rt->prepare, on_handle_closed);
     uv_close((uv_handle_t *)&rt->check, on_handle_closed);
     uv_close((uv_handle_t *)&rt->idle, on_handle_closed);
@@ -98,6 +106,8 @@ void dort__rt_stop_progress(dort_rt_t *rt)
     if (rt->state != DORT__RT_STOPPING)
         return;
     if (rt->runq_head != NULL || !dort__commit_idle(rt))
+        return;
+    if (!rt->stop_deadline_passed && !dort__http_servers_idle(rt))
         return;
     if (rt->calls_pending != 0) {
         if (!rt->stop_deadline_passed)
@@ -131,6 +141,7 @@ int dort_rt_stop(dort_rt_t *rt, dort_rt_stop_cb cb, void *data)
     if (rt->state != DORT__RT_RUNNING)
         return DORT_ESTATE;
     rt->state = DORT__RT_STOPPING;
+    dort__http_servers_drain(rt);
     rt->stop_cb = cb;
     rt->stop_data = data;
     uv_timer_stop(&rt->alarm_timer);

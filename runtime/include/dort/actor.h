@@ -48,7 +48,12 @@ typedef struct dort_alarm_info_s {
  * it succeeds.
  *
  * `evict` runs before the actor's memory is released (idle eviction or a
- * reset); free what the state points to. No storage access there. */
+ * reset); free what the state points to. No storage access there.
+ *
+ * `websocket_message`, `websocket_close` and `websocket_error` receive the
+ * events of sockets the actor accepted (dort/websocket.h). They run as
+ * turns. Sockets outlive eviction (hibernation): the actor may have been
+ * evicted and activated again (init ran) since it accepted the socket. */
 struct dort_class_s {
     const char *name;  /* class name, e.g. "RateLimiter" */
     size_t state_size; /* bytes of zeroed per-instance state (dort_actor_state) */
@@ -56,8 +61,13 @@ struct dort_class_s {
     int (*fetch)(dort_actor_t *self, dort_call_t *call);
     int (*alarm)(dort_actor_t *self, const dort_alarm_info_t *info);
     void (*evict)(dort_actor_t *self);
-    /* Reserved for handlers added later (WebSocket events); keep zeroed. */
-    void *reserved[8];
+    int (*websocket_message)(dort_actor_t *self, dort_ws_t *ws, const void *data, size_t len,
+                             int binary);
+    int (*websocket_close)(dort_actor_t *self, dort_ws_t *ws, int code, const char *reason,
+                           size_t reason_len, int was_clean);
+    int (*websocket_error)(dort_actor_t *self, dort_ws_t *ws, int err);
+    /* Reserved for handlers added later; keep zeroed. */
+    void *reserved[5];
 };
 
 /* Registers a class. The table is borrowed and must outlive the runtime.

@@ -22,6 +22,7 @@ typedef struct dort_actor_s dort_actor_t;    /* one live actor instance */
 typedef struct dort_call_s dort_call_t;      /* one request delivered to an actor */
 typedef struct dort_request_s dort_request_t;   /* method, path, headers, body */
 typedef struct dort_response_s dort_response_t; /* status, headers, body */
+typedef struct dort_ws_s dort_ws_t;             /* a WebSocket accepted by an actor */
 
 #ifdef __cplusplus
 }

@@ -17,5 +17,8 @@
 #include <dort/runtime.h>
 #include <dort/actor.h>
 #include <dort/storage.h>
+#include <dort/worker.h>
+#include <dort/router.h>
+#include <dort/http.h>
 
 #endif
