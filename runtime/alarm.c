@@ -290,10 +290,28 @@ static void settle_failure(dort_rt_t *rt, dort_actor_t *a, const dort__alarm_msg
     dort__turn_end(rt, 0);
 }
 
+/* A queued alarm is stale when a turn that ran after the timer queued it
+ * deleted or moved the alarm: no handler runs for it. Rescans skipped this
+ * actor while its firing flag was set, so its new alarm may have no timer:
+ * schedule again. */
+static int drop_if_stale(dort_rt_t *rt, dort_actor_t *a, dort__alarm_msg_t *m)
+{
+    int64_t d, s;
+    uint32_t r;
+    if (dort__alarm_effective(a, &d, &r, &s) == 0 && d == m->due_ms)
+        return 0;
+    a->flags &= (uint16_t)~DORT__AF_ALARM_FIRING;
+    dort__free(m);
+    dort__alarm_schedule(rt);
+    return 1;
+}
+
 void dort__alarm_msg_fail(dort_rt_t *rt, dort_actor_t *a, dort__alarm_msg_t *m, int status);
 void dort__alarm_msg_fail(dort_rt_t *rt, dort_actor_t *a, dort__alarm_msg_t *m, int status)
 {
     (void)status;
+    if (drop_if_stale(rt, a, m))
+        return;
     a->flags &= (uint16_t)~DORT__AF_ALARM_FIRING;
     settle_failure(rt, a, m);
     dort__free(m);
@@ -301,6 +319,8 @@ void dort__alarm_msg_fail(dort_rt_t *rt, dort_actor_t *a, dort__alarm_msg_t *m, 
 
 void dort__alarm_run(dort_rt_t *rt, dort_actor_t *a, dort__alarm_msg_t *m)
 {
+    if (drop_if_stale(rt, a, m))
+        return;
     dort_alarm_info_t info = {m->scheduled_ms, m->retry};
     uint32_t gen = a->gen;
     dort__turn_begin(rt, a, DORT__TURN_ALARM);

@@ -140,6 +140,10 @@ static int on_answer(dort_actor_t *self, void *data, int status, dort_response_t
     }
     r->order = ++completions;
     r->done = 1;
+    /* An answer can land in the prepare phase, just before the loop would
+     * sleep in poll until the next timer: make that iteration not sleep. */
+    if (r->loop != NULL)
+        uv_stop(r->loop);
     return 0;
 }
 
@@ -164,6 +168,7 @@ int th_send(dort_rt_t *rt, const char *binding, const char *name, const char *me
     }
     dort_stub_t stub;
     dort_stub_init(&stub, ns, &id);
+    r->loop = dort_rt_loop(rt);
     return dort_stub_fetch(&stub, NULL, req, on_answer, r);
 }
 

@@ -37,6 +37,7 @@ typedef struct th_result_s {
     char body[4096];
     size_t body_len;
     uint64_t order;      /* completion order (global counter) */
+    uv_loop_t *loop;     /* stopped when the answer lands, so th_run_until sees it */
 } th_result_t;
 
 /* Sends (method, path, body) to actor `name` of namespace `binding`; the
