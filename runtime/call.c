@@ -120,6 +120,7 @@ void dort__call_complete(dort_rt_t *rt, dort_call_t *c, int status, dort_respons
     dort_request_free(c->req);
     c->req = NULL;
     if (c->caller == NULL) {
+        rt->woke_external = 1;
         c->cb(NULL, c->cb_data, status, res);
         dort__call_free(c);
         return;

@@ -41,7 +41,10 @@ int dort__entry_decode(const void *lkey, size_t lkey_len, const void *lval, size
 {
     const unsigned char *k = lkey;
     const unsigned char *v = lval;
-    if (lkey_len <= DORT__PREFIX_SIZE)
+    /* Short encodings end at prefix + 455 bytes and long ones are exactly
+     * 511: anything between or beyond was not written by dort. */
+    if (lkey_len <= DORT__PREFIX_SIZE || lkey_len > DORT__LMDB_KEY_MAX ||
+        (lkey_len > DORT__LONG_HEAD_END && !dort__key_is_long(lkey_len)))
         return DORT_ECORRUPT;
     if (!dort__key_is_long(lkey_len)) {
         *key = k + DORT__PREFIX_SIZE;

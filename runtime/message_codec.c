@@ -24,15 +24,13 @@ static void pb_free(void *data, void *ptr)
 
 static ProtobufCAllocator pb_allocator = {pb_alloc, pb_free, NULL};
 
-/* Fills `hdrs`/`ptrs` (both sized p->nhdrs) with views of p's headers. The
- * name needs a NUL for protobuf-c's string type, so names are copied. */
+/* Fills `hdrs`/`ptrs` (both sized p->nhdrs) with views of p's headers. */
 static int headers_out(const dort__msgpart_t *p, Dort__Header *hdrs, Dort__Header **ptrs)
 {
     for (uint32_t i = 0; i < p->nhdrs; i++) {
         dort__header__init(&hdrs[i]);
-        hdrs[i].name = dort__strndup(p->text + p->hdrs[i].name_off, p->hdrs[i].name_len);
-        if (hdrs[i].name == NULL)
-            return DORT_ENOMEM;
+        hdrs[i].name.data = (uint8_t *)(p->text + p->hdrs[i].name_off);
+        hdrs[i].name.len = p->hdrs[i].name_len;
         hdrs[i].value.data = (uint8_t *)(p->text + p->hdrs[i].value_off);
         hdrs[i].value.len = p->hdrs[i].value_len;
         ptrs[i] = &hdrs[i];
@@ -42,8 +40,7 @@ static int headers_out(const dort__msgpart_t *p, Dort__Header *hdrs, Dort__Heade
 
 static void headers_free(Dort__Header *hdrs, uint32_t n)
 {
-    for (uint32_t i = 0; hdrs != NULL && i < n; i++)
-        dort__free(hdrs[i].name);
+    (void)n;
     dort__free(hdrs);
 }
 
@@ -93,9 +90,8 @@ out:
 static int headers_in(dort__msgpart_t *p, Dort__Header **hdrs, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
-        const char *name = hdrs[i]->name;
-        int rc = dort__msgpart_add_header(p, name, strlen(name), (const char *)hdrs[i]->value.data,
-                                          hdrs[i]->value.len);
+        int rc = dort__msgpart_add_header(p, (const char *)hdrs[i]->name.data, hdrs[i]->name.len,
+                                          (const char *)hdrs[i]->value.data, hdrs[i]->value.len);
         if (rc != 0)
             return rc == DORT_EINVAL ? DORT_ECORRUPT : rc;
     }

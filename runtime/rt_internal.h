@@ -216,6 +216,7 @@ struct dort_rt_s {
     uint64_t calls_pending; /* call objects alive: stop waits for zero */
     dort__turn_t turn;
     int in_sched;
+    int woke_external;    /* an external callback ran: do not sleep in poll */
 
     dort__store_t store;
     dort__writer_t writer;

@@ -156,10 +156,14 @@ void dort__sched_run(dort_rt_t *rt)
             dort__actor_maybe_idle(a);
     }
     rt->in_sched = 0;
-    if (rt->runq_head != NULL)
+    /* Work left over, or an answer just handed to code outside the actors
+     * (which may be waiting on uv_run(UV_RUN_ONCE)): the loop must not
+     * sleep in poll now. An active idle handle makes its timeout zero. */
+    if (rt->runq_head != NULL || rt->woke_external)
         uv_idle_start(&rt->idle, idle_cb);
     else
         uv_idle_stop(&rt->idle);
+    rt->woke_external = 0;
 }
 
 int dort__actor_post_task(dort_actor_t *a, dort__task_t *t)

@@ -114,7 +114,9 @@ static int overlay_build(overlay_t *ov, const dort__wset_t **layers, int nlayers
             break;
         }
     }
-    qsort(ov->items, ov->n, sizeof *ov->items, o->reverse ? item_cmp_rev : item_cmp);
+    /* qsort's base must not be NULL even for zero items (C11 7.1.4). */
+    if (ov->n > 1)
+        qsort(ov->items, ov->n, sizeof *ov->items, o->reverse ? item_cmp_rev : item_cmp);
     return 0;
 }
 
@@ -193,7 +195,8 @@ static int read_group(lstream_t *s)
         s->ngroup++;
         lstream_advance(s, s->step);
     }
-    qsort(s->group, s->ngroup, sizeof *s->group, s->o->reverse ? item_cmp_rev : item_cmp);
+    if (s->ngroup > 1)
+        qsort(s->group, s->ngroup, sizeof *s->group, s->o->reverse ? item_cmp_rev : item_cmp);
     return 0;
 }
 

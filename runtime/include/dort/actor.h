@@ -113,7 +113,11 @@ typedef int (*dort_fetch_cb)(dort_actor_t *self, void *data, int status, dort_re
  * actor. Takes ownership of `req` in every case. On 0, `cb` is called exactly
  * once later (never from inside this call); on error it is never called.
  * Returns 0, DORT_EINVAL, DORT_ESTOPPED, DORT_ENOTINTURN (self given but not
- * in its turn) or DORT_EOVERLOADED (target mailbox full). */
+ * in its turn) or DORT_EOVERLOADED (target mailbox full).
+ *
+ * For callers outside actors, `cb` runs from the loop's prepare or check
+ * phase; dort then keeps that loop iteration from sleeping, so a host
+ * driving the loop with uv_run(UV_RUN_ONCE) returns promptly after it. */
 DORT_EXTERN int dort_stub_fetch(dort_stub_t *stub, dort_actor_t *self, dort_request_t *req,
                                 dort_fetch_cb cb, void *data);
 
