@@ -20,5 +20,8 @@
 #include <dort/worker.h>
 #include <dort/router.h>
 #include <dort/http.h>
+#include <dort/websocket.h>
+#include <dort/config.h>
+#include <dort/cron.h>
 
 #endif
