@@ -10,6 +10,10 @@ typedef struct cli_cmd_s {
 } cli_cmd_t;
 
 int cmd_bench(int argc, char **argv);
+int cmd_dev(int argc, char **argv);
+int cmd_serve(int argc, char **argv);
+void cmd_dev_usage(void);
+void cmd_serve_usage(void);
 void cmd_bench_usage(void);
 
 /* 1 when argv has -h or --help. */

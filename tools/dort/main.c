@@ -8,6 +8,10 @@
 #include "cli.h"
 
 static const cli_cmd_t commands[] = {
+    {"dev", "run an app locally, as wrangler dev: relaxed durability, state kept", cmd_dev,
+     cmd_dev_usage},
+    {"serve", "run an app in production: full durability, secrets required", cmd_serve,
+     cmd_serve_usage},
     {"bench", "measure the runtime: round trips, durable writes, memory, activation",
      cmd_bench, cmd_bench_usage},
 };
