@@ -23,6 +23,8 @@ typedef struct dort_call_s dort_call_t;      /* one request delivered to an acto
 typedef struct dort_request_s dort_request_t;   /* method, path, headers, body */
 typedef struct dort_response_s dort_response_t; /* status, headers, body */
 typedef struct dort_ws_s dort_ws_t;             /* a WebSocket accepted by an actor */
+typedef struct dort_queue_batch_s dort_queue_batch_t;         /* messages for a consumer */
+typedef struct dort_scheduled_event_s dort_scheduled_event_t; /* one cron firing */
 
 #ifdef __cplusplus
 }

@@ -51,7 +51,8 @@ extern "C" {
     X(ECLOSED, -4033, "connection or socket closed")                                               \
     X(ESYS, -4034, "system call failed")                                                           \
     X(ENOTSUP, -4035, "operation not supported")                                                   \
-    X(EQUEUE, -4036, "queue error")
+    X(EQUEUE, -4036, "queue error")                                                                \
+    X(EPENDING, -4037, "operation continues; completion is reported later")
 
 typedef enum {
 #define DORT_ERRNO_ENUM(name, value, msg) DORT_##name = (value),

@@ -27,8 +27,15 @@ typedef struct dort_worker_class_s {
     /* An HTTP request: answer `ex` now or later (dort_exchange_respond /
      * dort_exchange_forward). */
     int (*fetch)(dort_exchange_t *ex);
-    /* Reserved for the queue and scheduled handlers; keep zeroed. */
-    void *reserved[8];
+    /* A batch of queue messages (dort/queue.h). Return 0 (success: messages
+     * not acked or retried explicitly are acked), non-zero (failure: they are
+     * retried), or DORT_EPENDING and call dort_queue_batch_finish later. */
+    int (*queue)(dort_queue_batch_t *batch);
+    /* A cron trigger fired (dort/cron.h). Same return convention; finish a
+     * pending run with dort_scheduled_finish. */
+    int (*scheduled)(dort_scheduled_event_t *ev);
+    /* Reserved for handlers added later; keep zeroed. */
+    void *reserved[6];
 } dort_worker_class_t;
 
 /* Registers a worker class with the runtime (before dort_rt_start). The
