@@ -64,16 +64,16 @@ int dort_request_encode(const dort_request_t *req, void **out, size_t *out_len)
     Dort__Request m = DORT__REQUEST__INIT;
     Dort__Header *hdrs = dort__calloc(p->nhdrs, sizeof *hdrs);
     Dort__Header **ptrs = dort__calloc(p->nhdrs, sizeof *ptrs);
-    char *method = dort__strndup(p->text + req->method_off, req->method_len);
-    char *path = dort__strndup(p->text + req->path_off, req->path_len);
     int rc = DORT_ENOMEM;
-    if (hdrs == NULL || ptrs == NULL || method == NULL || path == NULL)
+    if (hdrs == NULL || ptrs == NULL)
         goto out;
     rc = headers_out(p, hdrs, ptrs);
     if (rc != 0)
         goto out;
-    m.method = method;
-    m.path = path;
+    m.method.data = (uint8_t *)(p->text + req->method_off);
+    m.method.len = req->method_len;
+    m.path.data = (uint8_t *)(p->text + req->path_off);
+    m.path.len = req->path_len;
     m.n_headers = p->nhdrs;
     m.headers = ptrs;
     m.body.data = (uint8_t *)(uintptr_t)p->body;
@@ -82,8 +82,6 @@ int dort_request_encode(const dort_request_t *req, void **out, size_t *out_len)
 out:
     headers_free(hdrs, p->nhdrs);
     dort__free(ptrs);
-    dort__free(method);
-    dort__free(path);
     return rc;
 }
 
@@ -107,9 +105,12 @@ int dort_request_decode(const void *data, size_t len, dort_request_t **out)
         return DORT_ECORRUPT;
     dort_request_t *r = NULL;
     int rc = DORT_ECORRUPT;
-    if (m->method[0] == '\0')
+    if (m->method.len == 0)
         goto out;
-    rc = dort_request_new(&r, m->method, m->path);
+    rc = dort_request_new2(&r, (const char *)m->method.data, m->method.len,
+                           m->path.data ? (const char *)m->path.data : "", m->path.len);
+    if (rc == DORT_EINVAL)
+        rc = DORT_ECORRUPT;
     if (rc == 0)
         rc = headers_in(&r->part, m->headers, m->n_headers);
     if (rc == 0)
