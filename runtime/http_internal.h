@@ -110,6 +110,7 @@ struct dort__http_conn_s {
     uint8_t close_after;      /* close once the queue is written */
     uint8_t lingering;        /* shut down, draining the client's leftovers */
     uint8_t in_execute;
+    uint8_t wrote_sync;       /* an answer went out in uv_try_write: see flush */
     uint32_t writes_pending;
     char peer[48];
     dort__ws_conn_t *ws;      /* set after a WebSocket upgrade */

@@ -159,11 +159,10 @@ static void record(dort_http_server_t *s, dort_exchange_t *ex, int status, uint6
     dort__exchange_log(ex, status, bytes);
 }
 
-static void on_written(uv_write_t *req, int status)
+/* The bookkeeping of a finished write, without anything that may re-enter
+ * the parser (that is after_writes). */
+static void written(dort__http_conn_t *c, wreq_t *w)
 {
-    wreq_t *w = (wreq_t *)req;
-    dort__http_conn_t *c = w->conn;
-    c->writes_pending--;
     if (w->ex != NULL) {
         record(c->srv, w->ex, w->res ? w->res->status : 0, w->bytes);
         dort__exchange_free(w->ex);
@@ -171,14 +170,29 @@ static void on_written(uv_write_t *req, int status)
     if (w->res != NULL)
         dort_response_free(w->res);
     dort__free(w);
-    if (status != 0) {
-        dort__http_conn_close(c);
-        return;
-    }
+}
+
+/* An answer left: close if that was the last before a close, else let the
+ * connection read and parse again. */
+static void after_writes(dort__http_conn_t *c)
+{
     if (c->close_after && c->head == NULL && c->writes_pending == 0 && c->ws == NULL)
         dort__http_conn_shutdown(c);
     else
         dort__http_conn_queue_shrank(c);
+}
+
+static void on_written(uv_write_t *req, int status)
+{
+    wreq_t *w = (wreq_t *)req;
+    dort__http_conn_t *c = w->conn;
+    c->writes_pending--;
+    written(c, w);
+    if (status != 0) {
+        dort__http_conn_close(c);
+        return;
+    }
+    after_writes(c);
 }
 
 static int issue(dort__http_conn_t *c, wreq_t *w, const char *body, size_t body_len)
@@ -191,8 +205,33 @@ static int issue(dort__http_conn_t *c, wreq_t *w, const char *body, size_t body_
         n = 2;
         w->bytes += body_len;
     }
+    uv_buf_t *b = bufs;
+    if (c->writes_pending == 0) {
+        /* Nothing queued before it: try the socket directly. A write that
+         * goes out whole needs no request, no callback and, unlike
+         * uv_write, no epoll_ctl to re-arm the watcher afterwards. */
+        int done = uv_try_write((uv_stream_t *)&c->tcp, bufs, n);
+        if (done == (int)w->bytes) {
+            if (w->ex != NULL)
+                c->wrote_sync = 1;
+            written(c, w);
+            return 0;
+        }
+        if (done < 0 && done != UV_EAGAIN)
+            return done;
+        for (size_t left = done > 0 ? (size_t)done : 0; left > 0;) {
+            size_t k = left < b->len ? left : b->len;
+            b->base += k;
+            b->len -= (unsigned)k;
+            left -= k;
+            if (b->len == 0) {
+                b++;
+                n--;
+            }
+        }
+    }
     c->writes_pending++;
-    int rc = uv_write(&w->req, (uv_stream_t *)&c->tcp, bufs, n, on_written);
+    int rc = uv_write(&w->req, (uv_stream_t *)&c->tcp, b, n, on_written);
     if (rc != 0) {
         c->writes_pending--;
         return rc;
@@ -276,6 +315,10 @@ void dort__http_flush(dort__http_conn_t *c)
     while (!c->closing && c->head != NULL && c->head->state == DORT__EX_ANSWERED) {
         if (!write_one(c, c->head))
             break;
+    }
+    if (c->wrote_sync && !c->closing) {
+        c->wrote_sync = 0;
+        after_writes(c);
     }
 }
 
