@@ -93,12 +93,15 @@ void dort__actor_maybe_idle(dort_actor_t *a)
     list_append(&rt->idle_head, &rt->idle_tail, a);
 }
 
+void dort__ws_actor_evicted(dort_actor_t *a);
+
 void dort__actor_evict(dort_actor_t *a)
 {
     dort_rt_t *rt = a->ns->rt;
     dort__actor_touch(a);
     if (a->ns->cls->evict != NULL && !(a->flags & DORT__AF_NEEDS_INIT))
         a->ns->cls->evict(a);
+    dort__ws_actor_evicted(a); /* its sockets stay open: hibernation */
     dort__table_remove(&rt->actors, a);
     rt->stats.actors_live--;
     rt->stats.actors_evicted++;
