@@ -39,6 +39,7 @@ typedef struct dort__batch_s {
     uint32_t nwaiters, waiters_cap;
     uint32_t chunk;       /* items per transaction; 0 = all */
     uint8_t alarms_touched;
+    uint8_t raw_touched;  /* carries records of other databases (queues) */
     /* Filled by the writer: */
     uint32_t done_items;  /* items committed (all of them when result == 0) */
     int result;           /* 0, or DORT_E* for the items from done_items on */

@@ -6,6 +6,7 @@
 #include "rt_internal.h"
 
 void dort__rt_stop_progress(dort_rt_t *rt);
+void dort__queues_on_commit(dort_rt_t *rt);
 
 static int ensure_open_batch(dort_rt_t *rt)
 {
@@ -33,6 +34,21 @@ int dort__commit_seal(dort_rt_t *rt, dort_actor_t *a, dort__wset_t *ws)
         a->open_item = (uint32_t)idx;
     }
     return dort__wset_merge(a->open_ws, ws);
+}
+
+int dort__commit_add_raw(dort_rt_t *rt, dort__wset_t *ws, dort__commit_cb cb, void *data);
+int dort__commit_add_raw(dort_rt_t *rt, dort__wset_t *ws, dort__commit_cb cb, void *data)
+{
+    if (ensure_open_batch(rt) != 0)
+        return DORT_ENOMEM;
+    int idx = dort__batch_add(rt->open_batch, NULL, NULL, ws);
+    if (idx < 0)
+        return idx;
+    if (cb != NULL && dort__batch_add_waiter(rt->open_batch, cb, data) != 0) {
+        rt->open_batch->nitems--;
+        return DORT_ENOMEM;
+    }
+    return 0;
 }
 
 int dort__commit_idle(const dort_rt_t *rt)
@@ -66,7 +82,7 @@ static void record_stats(dort_rt_t *rt, const dort__batch_t *b)
 void dort__commit_kick(dort_rt_t *rt)
 {
     dort__batch_t *b = rt->open_batch;
-    if (rt->writer.busy || !rt->writer.started || b == NULL ||
+    if (rt->writer.busy || !rt->writer.started || rt->completing || b == NULL ||
         (b->nitems == 0 && b->nwaiters == 0))
         return;
     rt->open_batch = NULL;
@@ -75,6 +91,8 @@ void dort__commit_kick(dort_rt_t *rt)
         dort_actor_t *a = it->actor;
         if (it->ws != NULL && it->ws->alarm_op != DORT__ALARM_NONE)
             b->alarms_touched = 1;
+        if (it->ws != NULL && it->ws->raw_head != NULL)
+            b->raw_touched = 1;
         if (a == NULL || it->ws == NULL)
             continue;
         DORT_ASSERT(a->inflight_ws == NULL && a->open_ws == it->ws);
@@ -175,10 +193,17 @@ void dort__commit_on_async(uv_async_t *h)
         return;
     }
     record_stats(rt, b);
+    /* Callbacks run from here (answers, waiters) may ask for a kick: the
+     * actors of `b` are not all settled yet, so it waits for the end. */
+    rt->completing = 1;
     complete_batch(rt, b);
+    rt->completing = 0;
     if (b->alarms_touched || b->result != 0)
         dort__alarm_schedule(rt);
+    int raw = b->raw_touched;
     dort__batch_free(b);
+    if (raw && rt->queues != NULL)
+        dort__queues_on_commit(rt);
     dort__sched_run(rt);
     dort__commit_kick(rt);
     dort__rt_stop_progress(rt);

@@ -269,6 +269,7 @@ int dort_storage_txn_commit(dort_actor_t *self)
     rc = dort__wset_merge(&t->layers[t->depth - 1], &t->layers[t->depth]);
     if (rc != 0)
         return rc; /* still open: the caller may roll back */
+    dort__turn_txn_end(self->ns->rt, t->depth, 1);
     t->depth--;
     return 0;
 }
@@ -282,6 +283,7 @@ int dort_storage_txn_rollback(dort_actor_t *self)
     if (t->depth == 0)
         return DORT_ETXN;
     dort__wset_reset(&t->layers[t->depth]);
+    dort__turn_txn_end(self->ns->rt, t->depth, 0);
     t->depth--;
     return 0;
 }

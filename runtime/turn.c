@@ -31,6 +31,36 @@ void dort__turn_add_output(dort_rt_t *rt, dort__out_t *o)
     rt->turn.out_tail = o;
 }
 
+void dort__turn_add_txn_output(dort_rt_t *rt, dort__out_t *o)
+{
+    dort__turn_t *t = &rt->turn;
+    if (t->depth == 0) {
+        dort__turn_add_output(rt, o);
+        return;
+    }
+    o->next = t->txn_out[t->depth];
+    t->txn_out[t->depth] = o;
+}
+
+void dort__turn_txn_end(dort_rt_t *rt, uint32_t depth, int committed)
+{
+    dort__turn_t *t = &rt->turn;
+    dort__out_t *o = t->txn_out[depth];
+    t->txn_out[depth] = NULL;
+    while (o != NULL) {
+        dort__out_t *next = o->next;
+        if (!committed) {
+            dort__out_fail(rt, o, DORT_ETXN);
+        } else if (depth == 1) {
+            dort__turn_add_output(rt, o);
+        } else {
+            o->next = t->txn_out[depth - 1];
+            t->txn_out[depth - 1] = o;
+        }
+        o = next;
+    }
+}
+
 void dort__out_release(dort_rt_t *rt, dort__out_t *o)
 {
     switch (o->kind) {
@@ -130,8 +160,10 @@ void dort__turn_end(dort_rt_t *rt, int rc)
     dort_actor_t *a = rt->turn.actor;
     dort__turn_t *t = &rt->turn;
     if (t->depth > 0) {
-        for (uint32_t i = 1; i <= t->depth; i++)
+        for (uint32_t i = t->depth; i >= 1; i--) {
             dort__wset_reset(&t->layers[i]);
+            dort__turn_txn_end(rt, i, 0);
+        }
         t->depth = 0;
         if (rc == 0) {
             DORT_LOG(&rt->log, DORT_LOG_WARN, "actor %s: transaction left open at end of turn",

@@ -34,6 +34,11 @@ int bench_idle_memory(const bench_params_t *p, bench_result_t *r);
  * and the latency of a single activation (p50/p99, µs). */
 int bench_activation(const bench_params_t *p, bench_result_t *r);
 
+/* Durable queue: messages acked per second, batches of 100. */
+int bench_queue_throughput(const bench_params_t *p, bench_result_t *r);
+/* Durable queue: send -> handler latency at `actors` messages per second. */
+int bench_queue_latency(const bench_params_t *p, bench_result_t *r);
+
 /* Shared plumbing. */
 double bench_now(void);  /* monotonic seconds */
 int bench_percentiles(double *v, size_t n, double *p50, double *p99);

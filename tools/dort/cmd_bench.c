@@ -16,7 +16,7 @@ void cmd_bench_usage(void)
 {
     printf("usage: dort bench [--only NAME]... [--runs N] [--seconds S] [--dir DIR] [--quick]\n"
            "\n"
-           "  NAME      rtt | writes | memory | activation (default: all)\n"
+           "  NAME      rtt | writes | memory | activation | queue (default: all)\n"
            "  --runs    repetitions per figure; the median is printed (default 5)\n"
            "  --seconds length of one timed run (default 2)\n"
            "  --dir     scratch directory on the disk to measure (default $TMPDIR or /tmp)\n"
@@ -172,9 +172,16 @@ int cmd_bench(int argc, char **argv)
         {"memory: bytes per idle actor, 1M", bench_idle_memory, {.actors = large}, "B", 1},
         {"activation: us per evicted actor (amortised)", bench_activation, {.actors = small},
          "us", 1},
+        {"queue: full, batches of 100, acked msgs/s", bench_queue_throughput,
+         {.dir = scratch, .seconds = seconds, .durability = DORT_DURABILITY_FULL}, "/s", 1},
+        {"queue: relaxed, batches of 100, acked msgs/s", bench_queue_throughput,
+         {.dir = scratch, .seconds = seconds, .durability = DORT_DURABILITY_RELAXED}, "/s", 1},
+        {"queue: full, 10k msgs/s steady, send->handler", bench_queue_latency,
+         {.dir = scratch, .seconds = seconds, .actors = 10000,
+          .durability = DORT_DURABILITY_FULL}, "/s", 1},
     };
-    static const char *const keys[] = {"rtt", "rtt", "writes", "writes", "writes",
-                                       "memory", "memory", "activation"};
+    static const char *const keys[] = {"rtt", "rtt", "writes", "writes", "writes", "memory",
+                                       "memory", "activation", "queue", "queue", "queue"};
     print_machine();
     printf("%-52s %14s %-14s %s\n", "benchmark", "median", "unit", "[min .. max]");
     for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++)
