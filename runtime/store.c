@@ -1,8 +1,10 @@
 /* store.c - opening the LMDB environment and the loop's read snapshot. */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -61,6 +63,44 @@ static int make_dir(dort__store_t *st, const char *dir)
         return DORT_ESYS;
     st->dir = dort__strdup(dir);
     return st->dir ? 0 : DORT_ENOMEM;
+}
+
+/* One runtime per data directory. LMDB itself would let two processes write
+ * one environment, but a runtime keeps queue sequence numbers, leases and
+ * the alarm schedule in memory, so a second one would redeliver and
+ * overwrite the first one's work. flock() dies with its process, so a crash
+ * leaves no stale lock; the pid written inside only names the holder. */
+static int lock_dir(dort__store_t *st)
+{
+    char path[4200];
+    snprintf(path, sizeof path, "%s/dort.lock", st->dir);
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        DORT_LOG(st->log, DORT_LOG_ERROR, "cannot open %s: %s", path, strerror(errno));
+        return DORT_ESYS;
+    }
+    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        int busy = errno == EWOULDBLOCK;
+        char buf[24];
+        ssize_t n = pread(fd, buf, sizeof buf - 1, 0);
+        buf[n > 0 ? n : 0] = '\0';
+        if (busy)
+            DORT_LOG(st->log, DORT_LOG_ERROR,
+                     "data directory is in use by another dort process (pid %ld): %s",
+                     strtol(buf, NULL, 10), st->dir);
+        else
+            DORT_LOG(st->log, DORT_LOG_ERROR, "cannot lock %s: %s", path, strerror(errno));
+        close(fd);
+        return busy ? DORT_EBUSY : DORT_ESYS;
+    }
+    char pid[24];
+    int len = snprintf(pid, sizeof pid, "%ld\n", (long)getpid());
+    /* Written over the old pid, then cut: a reader never sees an empty file. */
+    if (pwrite(fd, pid, (size_t)len, 0) != len || ftruncate(fd, len) != 0)
+        DORT_LOG(st->log, DORT_LOG_WARN, "cannot write the pid into %s: %s", path, strerror(errno));
+    st->lock_fd = fd;
+    st->lock_held = 1;
+    return 0;
 }
 
 /* meta/"schema": refuse data written by a newer dort, stamp new data. */
@@ -130,6 +170,10 @@ int dort__store_open(dort__store_t *st, const char *dir, dort_durability_t durab
                  strerror(errno));
         return rc;
     }
+    if (!st->remove_dir && (rc = lock_dir(st)) != 0) {
+        dort__store_close(st);
+        return rc;
+    }
     /* NOTLS: the read snapshot belongs to the loop, not to an OS thread's
      * slot, so a host may drive the loop from whichever thread it likes. */
     unsigned flags = MDB_NOTLS;
@@ -178,6 +222,12 @@ void dort__store_close(dort__store_t *st)
     if (st->env != NULL) {
         mdb_env_close(st->env);
         st->env = NULL;
+    }
+    /* After the environment: nobody may open it while it is still ours. The
+     * file stays; removing it would race with a process opening it. */
+    if (st->lock_held) {
+        close(st->lock_fd);
+        st->lock_held = 0;
     }
     if (st->dir != NULL && st->remove_dir)
         remove_temp_dir(st->dir);

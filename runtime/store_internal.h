@@ -30,6 +30,11 @@ typedef struct dort__store_s {
     int rtxn_live;
     char *dir;
     int remove_dir;      /* memory durability: a private temp dir */
+    /* <dir>/dort.lock, flock()ed for as long as the environment is open so
+     * that a second runtime (or `dort queues` writing) cannot share it;
+     * lock_fd is meaningful only while lock_held (a zeroed store holds none). */
+    int lock_fd;
+    int lock_held;
     uint64_t map_size;   /* current */
     uint64_t max_size;   /* 0: no bound */
     dort_durability_t durability;
@@ -41,7 +46,9 @@ typedef struct dort__store_s {
 int dort__store_want_db(dort__store_t *st, const char *name);
 
 /* Opens (creating) the environment in `dir` (NULL with memory durability),
- * opens every database and checks or writes the schema record. */
+ * opens every database and checks or writes the schema record. A persistent
+ * `dir` is locked first (dort.lock, pid inside); when another process holds
+ * the lock this returns DORT_EBUSY and logs its pid. */
 int dort__store_open(dort__store_t *st, const char *dir, dort_durability_t durability,
                      uint64_t map_size, uint64_t max_size, const dort__logger_t *log);
 void dort__store_close(dort__store_t *st);

@@ -12,6 +12,8 @@ static const cli_cmd_t commands[] = {
      cmd_dev_usage},
     {"serve", "run an app in production: full durability, secrets required", cmd_serve,
      cmd_serve_usage},
+    {"queues", "inspect an app's durable queues; replay dead letters, purge", cmd_queues,
+     cmd_queues_usage},
     {"bench", "measure the runtime: round trips, durable writes, memory, activation",
      cmd_bench, cmd_bench_usage},
 };

@@ -86,7 +86,9 @@ DORT_EXTERN int dort_rt_new(dort_rt_t **out, const dort_rt_options_t *o);
 /* Opens the LMDB environment, starts the writer thread and schedules
  * persisted alarms. Register classes and bind namespaces before this.
  * Returns 0, DORT_ESTATE (already started), DORT_EIO / DORT_ESYS (cannot
- * open the data directory), DORT_ESCHEMA (written by a newer dort). */
+ * open the data directory), DORT_ESCHEMA (written by a newer dort),
+ * DORT_EBUSY (another runtime, in this process or another, holds the data
+ * directory's dort.lock until it stops). */
 DORT_EXTERN int dort_rt_start(dort_rt_t *rt);
 
 typedef void (*dort_rt_stop_cb)(dort_rt_t *rt, void *data);
