@@ -232,15 +232,17 @@ void dort__exchange_orphan_all(dort__http_conn_t *c)
     while (ex != NULL) {
         dort_exchange_t *next = ex->next;
         ex->next = NULL;
+        if (ex->state == DORT__EX_STREAMING && ex->res != NULL) {
+            /* A stream ends when its client leaves: log it now, while the
+             * peer is still known. */
+            dort__exchange_log(ex, ex->res->status, ex->bytes_out);
+        }
         ex->conn = NULL;
         if (ex->state == DORT__EX_PENDING && ex->dispatched) {
             /* The worker or an actor still holds it: freed when answered. */
         } else {
-            if (ex->state == DORT__EX_STREAMING && ex->res != NULL) {
-                /* A stream ends when its client leaves: log it then. */
-                dort__exchange_log(ex, ex->res->status, 0);
+            if (ex->state == DORT__EX_STREAMING && ex->res != NULL)
                 dort__stream_detach(ex->res);
-            }
             dort__exchange_free(ex);
         }
         ex = next;

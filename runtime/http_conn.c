@@ -81,6 +81,7 @@ static int on_message_begin(llhttp_t *p)
     c->tok_len = 0;
     c->body_len = 0;
     c->expect_continue = 0;
+    c->continue_due = 0;
     c->is_upgrade = 0;
     arm(c, c->srv->opts.request_timeout_ms);
     return 0;
@@ -112,6 +113,12 @@ static int on_header_field_complete(llhttp_t *p)
 {
     dort__http_conn_t *c = conn_of(p);
     c->name_len = c->tok_len;
+    /* Outside its strict mode llhttp passes "Name :" on as "Name "; RFC 9112
+     * 5.1 requires a 400 (such names smuggle headers past proxies). */
+    if (c->name_len != 0 && (c->tok[c->name_len - 1] == ' ' || c->tok[c->name_len - 1] == '\t')) {
+        dort__http_conn_fail(c, 400, "bad_request", "whitespace between a header name and colon");
+        return -1;
+    }
     return 0;
 }
 
@@ -181,8 +188,14 @@ static int on_headers_complete(llhttp_t *p)
             return -1;
         return 2;
     }
-    if (c->expect_continue && (p->flags & (F_CONTENT_LENGTH | F_CHUNKED)))
-        write_continue(c);
+    if (c->expect_continue && (p->flags & (F_CONTENT_LENGTH | F_CHUNKED))) {
+        /* The interim answer belongs to this request: it may not overtake
+         * the answers of the requests before it on the connection. */
+        if (c->head == NULL && c->writes_pending == 0)
+            write_continue(c);
+        else
+            c->continue_due = 1;
+    }
     return 0;
 }
 
@@ -230,8 +243,10 @@ static int queue_exchange(dort__http_conn_t *c)
         return -1;
     }
     ex->keep_alive = (uint8_t)llhttp_should_keep_alive(&c->parser);
+    ex->http10 = c->parser.http_major == 1 && c->parser.http_minor == 0;
     ex->upgrade = c->is_upgrade;
     c->in_message = 0;
+    c->continue_due = 0;
     uv_timer_stop(&c->timer);
     return 0;
 }
@@ -284,13 +299,19 @@ static void keep_pending(dort__http_conn_t *c, const char *from, const char *end
 
 static void dispatch_new(dort__http_conn_t *c)
 {
-    for (dort_exchange_t *ex = c->head; ex != NULL && !c->closing; ex = ex->next) {
-        if (ex->dispatched)
-            continue;
+    /* A handler that answers at once gets its exchange written, unlinked
+     * and freed inside the dispatch; that answer may also resume a paused
+     * parser, whose nested dispatch_new dispatches (and frees) later
+     * exchanges too. So hold no pointer across a dispatch: look for the
+     * first exchange not yet dispatched from the head again. */
+    while (!c->closing) {
+        dort_exchange_t *ex = c->head;
+        while (ex != NULL && ex->dispatched)
+            ex = ex->next;
+        if (ex == NULL)
+            break;
         ex->dispatched = 1;
         dort__exchange_dispatch(ex);
-        if (c->closing)
-            break;
     }
 }
 
@@ -366,6 +387,10 @@ void dort__http_conn_queue_shrank(dort__http_conn_t *c)
 {
     if (c->closing)
         return;
+    if (c->continue_due && c->in_message && c->head == NULL && c->writes_pending == 0) {
+        c->continue_due = 0;
+        write_continue(c);
+    }
     if (c->head == NULL && !c->in_message && c->ws == NULL) {
         if (c->close_after) {
             dort__http_conn_close(c);

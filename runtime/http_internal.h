@@ -69,9 +69,11 @@ struct dort_exchange_s {
     dort_response_t *res;
     dort__msgpart_t extra;    /* response headers added by the worker */
     uint64_t start_ns;
+    uint64_t bytes_out;       /* a stream's head and chunks written so far */
     uint8_t state;
     uint8_t head;             /* HEAD: headers only */
     uint8_t keep_alive;
+    uint8_t http10;           /* an HTTP/1.0 request: keep-alive must be said */
     uint8_t upgrade;          /* a WebSocket upgrade request */
     uint8_t dispatched;       /* handed to the worker */
     uint8_t answering;        /* forwarded: the actor's answer will come */
@@ -97,6 +99,7 @@ struct dort__http_conn_s {
     size_t body_len, body_cap;
     uint8_t in_message;
     uint8_t expect_continue;
+    uint8_t continue_due;     /* 100 Continue owed once the answers before it left */
     uint8_t is_upgrade;
     /* Answers in request order. */
     dort_exchange_t *head, *tail;

@@ -122,7 +122,9 @@ static wreq_t *head_request(dort__http_conn_t *c, dort_exchange_t *ex, int strea
     char *o = w->data;
     int status = res->status;
     o += snprintf(o, 96, "HTTP/1.1 %d %s\r\nDate: ", status, dort__http_reason(status));
-    o = put(o, dort__http_date(c->srv), strlen(c->srv->date));
+    /* Refresh first: the order in which arguments are evaluated is unspecified. */
+    const char *date = dort__http_date(c->srv);
+    o = put(o, date, strlen(date));
     o = put(o, "\r\n", 2);
     if (streaming)
         o = put(o, "Transfer-Encoding: chunked\r\n", 28);
@@ -132,7 +134,7 @@ static wreq_t *head_request(dort__http_conn_t *c, dort_exchange_t *ex, int strea
         o = put(o, "Connection: Upgrade\r\n", 21);
     else if (closing)
         o = put(o, "Connection: close\r\n", 19);
-    else if (ex->req != NULL && ex->req->part.nhdrs != 0 && c->parser.http_minor == 0)
+    else if (ex->http10)
         o = put(o, "Connection: keep-alive\r\n", 24);
     o = put_headers(o, &res->part);
     o = put_headers(o, &ex->extra);
@@ -164,7 +166,7 @@ static void record(dort_http_server_t *s, dort_exchange_t *ex, int status, uint6
 static void written(dort__http_conn_t *c, wreq_t *w)
 {
     if (w->ex != NULL) {
-        record(c->srv, w->ex, w->res ? w->res->status : 0, w->bytes);
+        record(c->srv, w->ex, w->res ? w->res->status : 0, w->ex->bytes_out + w->bytes);
         dort__exchange_free(w->ex);
     }
     if (w->res != NULL)
@@ -217,8 +219,13 @@ static int issue(dort__http_conn_t *c, wreq_t *w, const char *body, size_t body_
             written(c, w);
             return 0;
         }
-        if (done < 0 && done != UV_EAGAIN)
-            return done;
+        /* A hard error (reset, EPIPE) goes the way it went before this fast
+         * path: uv_write below fails too and its callback closes the
+         * connection, outside whatever producer is writing now. Returning
+         * it here leaves the connection open with nobody to close it
+         * (dort__http_write_chunk only tells the stream). */
+        if (done < 0)
+            done = 0;
         for (size_t left = done > 0 ? (size_t)done : 0; left > 0;) {
             size_t k = left < b->len ? left : b->len;
             b->base += k;
@@ -254,18 +261,24 @@ static void pop_head(dort__http_conn_t *c)
 static int write_one(dort__http_conn_t *c, dort_exchange_t *ex)
 {
     dort_response_t *res = ex->res;
-    int streaming = res->stream != NULL;
+    /* A HEAD answer carrying a stream gets the stream's head, then the
+     * stream is dropped (its producer sees the client gone). */
+    int streaming = res->stream != NULL && !ex->head;
     int upgraded = ex->upgrade && res->status == 101 && res->ws != NULL;
-    int closing = !ex->keep_alive || (ex->upgrade && !upgraded) || c->close_after;
+    /* A connection marked to close (an error answer queued behind this one,
+     * or draining at stop) closes after its last answer, not this one. */
+    int closing = !ex->keep_alive || (ex->upgrade && !upgraded) ||
+                  (c->close_after && ex->next == NULL);
     if (closing)
         c->close_after = 1;
-    wreq_t *w = head_request(c, ex, streaming, closing && !upgraded);
+    wreq_t *w = head_request(c, ex, res->stream != NULL, closing && !upgraded);
     if (w == NULL) {
         dort__http_conn_close(c);
         return 0;
     }
     if (streaming) {
         ex->state = DORT__EX_STREAMING;
+        ex->bytes_out = w->bytes;
         if (issue(c, w, NULL, 0) != 0) {
             dort__free(w);
             dort__http_conn_close(c);
@@ -339,6 +352,7 @@ int dort__http_write_chunk(dort_exchange_t *ex, const void *data, size_t len)
     w->ex = NULL;
     w->res = NULL;
     w->bytes = (uint64_t)n + len + 2;
+    ex->bytes_out += w->bytes;
     if (issue(c, w, NULL, 0) != 0) {
         dort__free(w);
         return DORT_ECLOSED;

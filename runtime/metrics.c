@@ -5,6 +5,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <dort/queue.h>
+
 #include "alloc_internal.h"
 #include "http_internal.h"
 #include "rt_internal.h"
@@ -123,6 +125,42 @@ static void http_metrics(out_t *o, const dort_http_server_t *s)
     counter(o, "dort_http_bytes_sent_total", "Bytes written to clients.", h->bytes_out);
 }
 
+typedef struct qm_s {
+    out_t *o;
+    dort_rt_t *rt;
+    int header_done;
+} qm_t;
+
+static void queue_metrics_one(void *data, const char *name)
+{
+    qm_t *m = data;
+    dort_queue_stats_t st;
+    if (dort_rt_queue_stats(m->rt, name, &st) != 0)
+        return;
+    if (!m->header_done) {
+        m->header_done = 1;
+        emit(m->o, "# HELP dort_queue_messages Messages in a queue, by state.\n"
+                   "# TYPE dort_queue_messages gauge\n"
+                   "# HELP dort_queue_oldest_age_seconds Age of the oldest message.\n"
+                   "# TYPE dort_queue_oldest_age_seconds gauge\n"
+                   "# HELP dort_queue_events_total Messages sent, acked, retried, dead-lettered,"
+                   " dropped.\n# TYPE dort_queue_events_total counter\n");
+    }
+    emit(m->o, "dort_queue_messages{queue=\"%s\",state=\"ready\"} %llu\n", name,
+         (unsigned long long)st.ready);
+    emit(m->o, "dort_queue_messages{queue=\"%s\",state=\"delayed\"} %llu\n", name,
+         (unsigned long long)st.delayed);
+    emit(m->o, "dort_queue_messages{queue=\"%s\",state=\"in_flight\"} %llu\n", name,
+         (unsigned long long)st.in_flight);
+    emit(m->o, "dort_queue_oldest_age_seconds{queue=\"%s\"} %.3f\n", name,
+         st.oldest_age_ms < 0 ? 0.0 : (double)st.oldest_age_ms / 1000.0);
+    static const char *const kinds[5] = {"sent", "acked", "retried", "dead_lettered", "dropped"};
+    const uint64_t v[5] = {st.sent, st.acked, st.retried, st.dead_lettered, st.dropped};
+    for (int i = 0; i < 5; i++)
+        emit(m->o, "dort_queue_events_total{queue=\"%s\",event=\"%s\"} %llu\n", name, kinds[i],
+             (unsigned long long)v[i]);
+}
+
 int dort__metrics_response(dort_http_server_t *s, dort_response_t **out)
 {
     out_t o = {dort__malloc(8192), 0, 8192, 0};
@@ -130,6 +168,8 @@ int dort__metrics_response(dort_http_server_t *s, dort_response_t **out)
         return DORT_ENOMEM;
     runtime_metrics(&o, s->rt);
     http_metrics(&o, s);
+    qm_t qm = {&o, s->rt, 0};
+    dort_rt_queues(s->rt, queue_metrics_one, &qm);
     int rc = o.failed ? DORT_ENOMEM : dort_response_new(out, 200);
     if (rc == 0)
         rc = dort_response_add_header(*out, "Content-Type", 12,

@@ -97,7 +97,11 @@ static int method_ok(const char *want, dort_slice_t got)
 {
     if (want[0] == '*' && want[1] == '\0')
         return 1;
-    return strlen(want) == got.len && memcmp(want, got.ptr, got.len) == 0;
+    if (strlen(want) == got.len && memcmp(want, got.ptr, got.len) == 0)
+        return 1;
+    /* HEAD is GET without the body (RFC 9110 9.3.2); the server drops the
+     * body, so a GET route serves it. */
+    return strcmp(want, "GET") == 0 && got.len == 4 && memcmp(got.ptr, "HEAD", 4) == 0;
 }
 
 /* Matches the path (without query) against one compiled route. */

@@ -172,6 +172,9 @@ typedef struct dort__turn_s {
      * They keep their arrays between turns. */
     dort__wset_t layers[DORT__MAX_TXN_DEPTH + 1];
     dort__out_t *out_head, *out_tail;
+    /* Outputs that belong to open transaction i (1..depth): they join the
+     * enclosing layer on commit and fail (DORT_ETXN) on rollback. */
+    dort__out_t *txn_out[DORT__MAX_TXN_DEPTH + 1];
     dort_call_t *call;   /* fetch turns: the call being handled */
 } dort__turn_t;
 
@@ -206,6 +209,9 @@ struct dort_rt_s {
     uint32_t nvars;
     struct dort_http_server_s *http_servers;
     struct dort_stream_s *streams; /* open streams (producer not done) */
+    struct dort__queues_s *queues;  /* the queue engine (queues/), NULL if unused */
+    struct dort__ws_rt_s *ws;      /* WebSocket groups by actor (ws_actor.c); NULL until used */
+    struct dort__cron_sched_s *cron; /* cron triggers (cron_sched.c); NULL without any */
 
     dort__actor_table_t actors;
     dort_actor_t *runq_head, *runq_tail;
@@ -223,6 +229,7 @@ struct dort_rt_s {
     dort__batch_t *open_batch;
     dort__batch_t *inflight_batch;
     uint64_t batch_seq;
+    int completing; /* complete_batch is running: kicks wait for its end */
 
     uv_prepare_t prepare;
     uv_check_t check;
@@ -286,6 +293,11 @@ void dort__turn_begin(dort_rt_t *rt, dort_actor_t *a, int kind);
 /* Ends the current turn with the handler's return code. */
 void dort__turn_end(dort_rt_t *rt, int rc);
 void dort__turn_add_output(dort_rt_t *rt, dort__out_t *o);
+/* Adds an output that exists only if the innermost open transaction
+ * commits (queue sends and acks made inside it). */
+void dort__turn_add_txn_output(dort_rt_t *rt, dort__out_t *o);
+/* Transaction `depth` ended: its outputs join the enclosing layer, or fail. */
+void dort__turn_txn_end(dort_rt_t *rt, uint32_t depth, int committed);
 static inline int dort__in_turn_of(const dort_rt_t *rt, const dort_actor_t *a)
 {
     return a != NULL && rt->turn.actor == a;

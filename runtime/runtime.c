@@ -6,10 +6,15 @@
 #include <dort/version.h>
 
 #include "alloc_internal.h"
+#include "cron_sched_internal.h"
 #include "http_internal.h"
 #include "rt_internal.h"
 
 void dort__registry_release(dort_rt_t *rt);
+int dort__queues_want_dbs(dort_rt_t *rt);
+int dort__queues_open(dort_rt_t *rt);
+void dort__queues_start(dort_rt_t *rt);
+void dort__queues_free(dort_rt_t *rt);
 void dort__rt_stop_progress(dort_rt_t *rt);
 
 #define NUM_HANDLES 7
@@ -156,11 +161,18 @@ int dort_rt_start(dort_rt_t *rt)
         return DORT_EINVAL;
     if (rt->state != DORT__RT_NEW)
         return DORT_ESTATE;
-    int rc = dort__store_open(&rt->store, rt->data_dir, rt->opts.durability, rt->opts.map_size,
+    int rc = rt->queues != NULL ? dort__queues_want_dbs(rt) : 0;
+    if (rc == 0)
+        rc = dort__cron_prepare(rt);
+    if (rc != 0)
+        return rc;
+    rc = dort__store_open(&rt->store, rt->data_dir, rt->opts.durability, rt->opts.map_size,
                               rt->opts.max_size, &rt->log);
     if (rc != 0)
         return rc;
-    rc = init_handles(rt);
+    rc = dort__queues_open(rt);
+    if (rc == 0)
+        rc = init_handles(rt);
     if (rc == 0)
         rc = dort__writer_start(&rt->writer, &rt->store, &rt->writer_async,
                                 rt->opts.relaxed_sync_interval_ms);
@@ -170,6 +182,8 @@ int dort_rt_start(dort_rt_t *rt)
     }
     rt->state = DORT__RT_RUNNING;
     dort__alarm_schedule(rt);
+    dort__queues_start(rt);
+    dort__cron_start(rt);
     return 0;
 }
 
@@ -215,6 +229,8 @@ void dort_rt_free(dort_rt_t *rt)
     dort__store_close(&rt->store);
     dort__registry_release(rt);
     dort__workers_release(rt);
+    dort__queues_free(rt);
+    dort__cron_free(rt);
     dort__http_servers_free(rt);
     if (rt->own_loop != NULL) {
         uv_loop_close(rt->own_loop);

@@ -2,10 +2,15 @@
  * pending calls finish (until a deadline), commit everything sealed, then
  * stop the writer and close dort's handles. */
 #include "alloc_internal.h"
+#include "cron_sched_internal.h"
 #include "http_internal.h"
 #include "rt_internal.h"
 
 void dort__rt_stop_progress(dort_rt_t *rt);
+int dort__queues_close(dort_rt_t *rt);
+int dort__queues_idle(dort_rt_t *rt);
+void dort__ws_rt_stop(dort_rt_t *rt);
+void dort__ws_rt_free(dort_rt_t *rt);
 
 /* Fails everything queued at or accepted by `a` with `status`. With
  * `final`, also drops replies it has not yet run (nothing will run them). */
@@ -91,7 +96,10 @@ static void finish(dort_rt_t *rt)
     rt->runq_head = rt->runq_tail = NULL;
     /* Connections still open (streams, sockets, the deadline passed) close
      * now; their handles count towards the stop callback. */
-    rt->handles_open = 7 + dort__http_servers_close_all(rt);
+    int cron_handles = dort__cron_close(rt); /* before sockets close: /__scheduled answers */
+    rt->handles_open =
+        7 + dort__http_servers_close_all(rt) + dort__queues_close(rt) + cron_handles;
+    dort__ws_rt_free(rt); /* every socket's connection is gone now */
     uv_close((uv_handle_t *)&rt->prepare, on_handle_closed);
     uv_close((uv_handle_t *)&rt->check, on_handle_closed);
     uv_close((uv_handle_t *)&rt->idle, on_handle_closed);
@@ -107,7 +115,8 @@ void dort__rt_stop_progress(dort_rt_t *rt)
         return;
     if (rt->runq_head != NULL || !dort__commit_idle(rt))
         return;
-    if (!rt->stop_deadline_passed && !dort__http_servers_idle(rt))
+    if (!rt->stop_deadline_passed && (!dort__http_servers_idle(rt) || !dort__queues_idle(rt) ||
+                                      !dort__cron_idle(rt)))
         return;
     if (rt->calls_pending != 0) {
         if (!rt->stop_deadline_passed)
@@ -141,10 +150,12 @@ int dort_rt_stop(dort_rt_t *rt, dort_rt_stop_cb cb, void *data)
     if (rt->state != DORT__RT_RUNNING)
         return DORT_ESTATE;
     rt->state = DORT__RT_STOPPING;
+    dort__ws_rt_stop(rt); /* close frames 1001; no more events to actors */
     dort__http_servers_drain(rt);
     rt->stop_cb = cb;
     rt->stop_data = data;
     uv_timer_stop(&rt->alarm_timer);
+    dort__cron_stop(rt);
     uv_timer_start(&rt->stop_timer, on_stop_deadline, (uint64_t)rt->opts.stop_timeout_ms, 0);
     return 0;
 }

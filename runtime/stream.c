@@ -93,6 +93,12 @@ static void bind_rt(dort_stream_t *s, dort_rt_t *rt)
     if (s->rt != NULL)
         return;
     s->rt = rt;
+    /* The list holds streams whose producer is still at work; it is left in
+     * release_producer. A stream ended before its answer was given (all of
+     * it written at once) has been through that already and never joins,
+     * else the list would keep it after it is freed. */
+    if (s->producer_done)
+        return;
     s->next = rt->streams;
     if (rt->streams != NULL)
         rt->streams->prev = s;

@@ -5,6 +5,7 @@
 #include <getopt.h>
 #include <limits.h>
 #include <openssl/rand.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,7 +36,9 @@ typedef struct run_s {
     run_opts_t o;
     dort_config_t *cfg;
     dort_rt_t *rt;
+    dort_worker_t *fetch; /* the app's, behind /__scheduled with --test-scheduled */
     uv_signal_t sigint, sigterm;
+    uv_timer_t log_flush;
     int stopping;
     int exit_code;
 } run_t;
@@ -123,6 +126,10 @@ static int parse_args(int argc, char **argv, run_opts_t *o)
         fprintf(stderr, "dort: unexpected argument '%s'\n", argv[optind]);
         return 2;
     }
+    if (o->serve && o->test_scheduled) {
+        fprintf(stderr, "dort: --test-scheduled is for dort dev only\n");
+        return 2;
+    }
     return 0;
 }
 
@@ -145,6 +152,50 @@ static int names_of(const void *const *items, size_t off, const char **out, size
     return (int)n;
 }
 
+static const dort_worker_class_t *builtin_worker(const char *name)
+{
+    for (size_t i = 0; name != NULL && dort_builtin_workers[i] != NULL; i++)
+        if (strcmp(dort_builtin_workers[i]->name, name) == 0)
+            return dort_builtin_workers[i];
+    return NULL;
+}
+
+/* triggers.crons: every expression must parse, and they need a worker with
+ * a scheduled handler (workers.scheduled) to run them. */
+static int check_crons(run_t *r, const char *file)
+{
+    const char *const *crons;
+    size_t n = dort_config_crons(r->cfg, &crons);
+    dort_config_error_t err;
+    memset(&err, 0, sizeof err);
+    for (size_t i = 0; i < n; i++) {
+        char msg[400] = "";
+        dort_cron_t *c = NULL;
+        if (dort_cron_parse(crons[i], &c, msg, sizeof msg) == 0) {
+            dort_cron_free(c);
+            continue;
+        }
+        snprintf(err.path, sizeof err.path, "$.triggers.crons[%zu]", i);
+        snprintf(err.message, sizeof err.message, "invalid cron expression \"%.80s\": %s",
+                 crons[i], msg);
+        return config_error(file, &err);
+    }
+    const char *wname = dort_config_scheduled_worker(r->cfg);
+    const dort_worker_class_t *wc = builtin_worker(wname);
+    if (n > 0 && wname == NULL) {
+        snprintf(err.path, sizeof err.path, "$.triggers.crons");
+        snprintf(err.message, sizeof err.message,
+                 "cron triggers need a worker to run them: set workers.scheduled");
+        return config_error(file, &err);
+    }
+    if (wc != NULL && wc->scheduled == NULL) {
+        snprintf(err.path, sizeof err.path, "$.workers.scheduled");
+        snprintf(err.message, sizeof err.message, "worker %s has no scheduled handler", wname);
+        return config_error(file, &err);
+    }
+    return 0;
+}
+
 static int load_config(run_t *r)
 {
     const char *file = r->o.config ? r->o.config : "dort.json";
@@ -162,6 +213,8 @@ static int load_config(run_t *r)
              workers, 64);
     if (dort_config_check_names(r->cfg, classes, workers, &err) != 0)
         return config_error(file, &err);
+    if (check_crons(r, file) != 0)
+        return 2;
     if (dort_config_load_dev_vars(r->cfg, NULL, &err) != 0) {
         char path[PATH_MAX + 16];
         snprintf(path, sizeof path, "%s/.dev.vars", dort_config_dir(r->cfg));
@@ -301,6 +354,105 @@ static void set_vars(run_t *r)
     }
 }
 
+/* queues.producers and queues.consumers of the config. */
+static int add_queues(run_t *r)
+{
+    const dort_config_producer_t *p;
+    size_t np = dort_config_producers(r->cfg, &p);
+    for (size_t i = 0; i < np; i++) {
+        int rc = dort_rt_add_queue_producer(r->rt, p[i].binding, p[i].queue);
+        if (rc != 0) {
+            fprintf(stderr, "dort: queue producer %s: %s\n", p[i].binding, dort_strerror(rc));
+            return rc;
+        }
+    }
+    const dort_config_consumer_t *c;
+    size_t nc = dort_config_consumers(r->cfg, &c);
+    for (size_t i = 0; i < nc; i++) {
+        dort_queue_consumer_options_t o;
+        dort_queue_consumer_options_init(&o);
+        o.queue = c[i].queue;
+        o.worker = dort_rt_worker(r->rt, c[i].worker);
+        o.max_batch_size = c[i].max_batch_size;
+        o.max_batch_timeout_ms = c[i].max_batch_timeout_s * 1000;
+        o.max_retries = c[i].max_retries;
+        o.retry_delay_s = c[i].retry_delay_s;
+        o.dead_letter_queue = c[i].dead_letter_queue;
+        int rc = o.worker == NULL || dort_worker_class(o.worker)->queue == NULL
+                     ? DORT_EINVAL
+                     : dort_rt_add_queue_consumer(r->rt, &o);
+        if (rc != 0) {
+            fprintf(stderr, "dort: consumer of queue %s (worker %s): %s\n", c[i].queue,
+                    c[i].worker, rc == DORT_EINVAL ? "that worker has no queue handler"
+                                                   : dort_strerror(rc));
+            return rc;
+        }
+    }
+    return 0;
+}
+
+/* triggers.crons for workers.scheduled (both checked by check_crons). */
+static int add_crons(run_t *r)
+{
+    const char *const *crons;
+    size_t n = dort_config_crons(r->cfg, &crons);
+    dort_worker_t *w = dort_rt_worker(r->rt, dort_config_scheduled_worker(r->cfg));
+    for (size_t i = 0; i < n; i++) {
+        char msg[400] = "";
+        int rc = dort_rt_add_cron_trigger(r->rt, crons[i], w, msg, sizeof msg);
+        if (rc != 0) {
+            fprintf(stderr, "dort: $.triggers.crons[%zu]: %s\n", i,
+                    msg[0] ? msg : dort_strerror(rc));
+            return rc;
+        }
+    }
+    return 0;
+}
+
+/* dev --test-scheduled: GET /__scheduled?cron=EXPR runs that trigger's
+ * handler now, as wrangler does; every other request goes to the app's
+ * fetch worker. */
+static void scheduled_done(void *data, int status)
+{
+    dort_exchange_t *ex = data;
+    if (status == 0)
+        dort_exchange_respond_body(ex, 200, "text/plain", "Ran scheduled event", 19);
+    else
+        dort_exchange_respond_error(ex, status == DORT_ESTOPPED ? 503 : 500, "scheduled_failed",
+                                    dort_strerror(status));
+}
+
+static int test_scheduled_fetch(dort_exchange_t *ex)
+{
+    run_t *r = dort_rt_data(dort_exchange_rt(ex));
+    dort_slice_t path = dort_request_path(dort_exchange_request(ex));
+    if (path.len < 12 || memcmp(path.ptr, "/__scheduled", 12) != 0 ||
+        (path.len > 12 && path.ptr[12] != '?'))
+        return dort_worker_class(r->fetch)->fetch(ex);
+    char expr[512];
+    const char *const *crons;
+    long len = dort_query_get(path, "cron", expr, sizeof expr);
+    if (len == -1 && dort_config_crons(r->cfg, &crons) > 0)
+        snprintf(expr, sizeof expr, "%s", crons[0]); /* no cron=: the first trigger */
+    else if (len < 0)
+        return dort_exchange_respond_error(ex, 400, "bad_request", "use /__scheduled?cron=EXPR");
+    for (char *p = expr; *p; p++)
+        *p = *p == '+' ? ' ' : *p; /* a query's '+' is a space; cron has no '+' */
+    int rc = dort_rt_run_scheduled(r->rt, expr, scheduled_done, ex);
+    if (rc == DORT_ENOENT)
+        return dort_exchange_respond_error(ex, 404, "no_such_trigger",
+                                           "no cron trigger has this expression");
+    if (rc == DORT_EBUSY)
+        return dort_exchange_respond_error(ex, 409, "busy",
+                                           "the previous run of this trigger is still going");
+    return rc == 0 ? 0 : dort_exchange_respond_error(ex, 503, "unavailable", dort_strerror(rc));
+}
+
+static const dort_worker_class_t test_scheduled_worker = {
+    .name = "__dort_test_scheduled",
+    .fetch = test_scheduled_fetch,
+};
+
 static int build_runtime(run_t *r, const char *dir)
 {
     dort_rt_options_t o;
@@ -321,6 +473,15 @@ static int build_runtime(run_t *r, const char *dir)
         rc = builtin_class(b[i].class_name) ? dort_rt_bind_namespace(r->rt, b[i].name,
                                                                      b[i].class_name, NULL, NULL)
                                             : DORT_ENOCLASS;
+    if (rc == 0 && add_queues(r) != 0)
+        return 2; /* a config mistake: add_queues said which */
+    if (rc == 0 && add_crons(r) != 0)
+        return 2;
+    if (rc == 0 && r->o.test_scheduled) {
+        dort_rt_set_data(r->rt, r);
+        r->fetch = dort_rt_worker(r->rt, dort_config_fetch_worker(r->cfg));
+        rc = dort_rt_add_worker(r->rt, &test_scheduled_worker, NULL);
+    }
     if (rc == 0)
         set_vars(r);
     if (rc == 0)
@@ -372,6 +533,16 @@ static void on_stopped(dort_rt_t *rt, void *data)
     (void)rt;
     uv_close((uv_handle_t *)&r->sigint, NULL);
     uv_close((uv_handle_t *)&r->sigterm, NULL);
+    uv_close((uv_handle_t *)&r->log_flush, NULL);
+    fflush(stderr);
+}
+
+/* The request log is buffered (one write per request would cost as much as
+ * answering a simple request) and flushed every 100 ms. */
+static void on_log_flush(uv_timer_t *t)
+{
+    (void)t;
+    fflush(stderr);
 }
 
 static void on_signal(uv_signal_t *h, int signum)
@@ -379,6 +550,7 @@ static void on_signal(uv_signal_t *h, int signum)
     run_t *r = h->data;
     if (r->stopping) {
         fprintf(stderr, "dort: second signal, exiting at once\n");
+        fflush(stderr);
         exit(1);
     }
     r->stopping = 1;
@@ -393,6 +565,8 @@ static int listen_http(run_t *r)
     const dort_config_limits_t *lim = dort_config_limits(r->cfg);
     const char *wname = dort_config_fetch_worker(r->cfg);
     dort_worker_t *w = wname ? dort_rt_worker(r->rt, wname) : NULL;
+    if (w != NULL && r->o.test_scheduled)
+        w = dort_rt_worker(r->rt, test_scheduled_worker.name);
     if (w == NULL) {
         fprintf(stderr, "dort: the config names no fetch worker (workers.fetch)\n");
         return 2;
@@ -429,6 +603,9 @@ static int run(int argc, char **argv, int serve)
     memset(&r, 0, sizeof r);
     r.o.serve = serve;
     r.o.port = -1;
+    /* A client that resets its connection turns a later write into EPIPE;
+     * the default SIGPIPE would kill the whole server for it. */
+    signal(SIGPIPE, SIG_IGN);
     int rc = parse_args(argc, argv, &r.o);
     if (rc == 0)
         rc = load_config(&r);
@@ -451,6 +628,10 @@ static int run(int argc, char **argv, int serve)
         r.sigint.data = r.sigterm.data = &r;
         uv_signal_start(&r.sigint, on_signal, SIGINT);
         uv_signal_start(&r.sigterm, on_signal, SIGTERM);
+        static char logbuf[1 << 16];
+        setvbuf(stderr, logbuf, _IOFBF, sizeof logbuf);
+        uv_timer_init(loop, &r.log_flush);
+        uv_timer_start(&r.log_flush, on_log_flush, 100, 100);
         rc = listen_http(&r);
         if (rc != 0) {
             r.stopping = 1;

@@ -23,5 +23,7 @@
 #include <dort/websocket.h>
 #include <dort/config.h>
 #include <dort/cron.h>
+#include <dort/scheduled.h>
+#include <dort/queue.h>
 
 #endif

@@ -9,6 +9,11 @@
  * and close; connections beyond the limit get 503 and are closed without
  * disturbing the others. Errors are JSON:
  * {"ok":false,"error":{"code":"...","message":"..."}}.
+ *
+ * A program that serves HTTP must ignore SIGPIPE (signal(SIGPIPE, SIG_IGN)),
+ * as libuv asks: a client that resets its connection turns the next write
+ * into EPIPE, and the default action of SIGPIPE ends the process. dort does
+ * not change the process's signal dispositions itself.
  */
 #ifndef DORT_HTTP_H
 #define DORT_HTTP_H
