@@ -28,6 +28,7 @@ typedef struct run_opts_s {
     int json_logs;
     int test_scheduled;
     int metrics;
+    long idle_timeout_ms;     /* -2: the runtime's default */
     const char *vars[64];
     int nvars;
 } run_opts_t;
@@ -55,6 +56,7 @@ static void usage(const char *cmd)
            "                    .dort/state beside the config)\n"
            "  --var KEY:VALUE   set a var, above .dev.vars and the config (repeatable)\n"
            "  --log-format F    one line per request as text (default) or JSON lines\n"
+           "  --actor-idle-timeout MS  evict actors idle this long (default 10000; -1 never)\n"
            "%s",
            cmd, (int)strlen(cmd), "",
            strcmp(cmd, "dev") == 0 ? " [--test-scheduled]" : " [--metrics]",
@@ -84,11 +86,24 @@ static int parse_args(int argc, char **argv, run_opts_t *o)
         {"ip", required_argument, NULL, 'i'},         {"persist-to", required_argument, NULL, 'd'},
         {"var", required_argument, NULL, 'v'},        {"log-format", required_argument, NULL, 'l'},
         {"test-scheduled", no_argument, NULL, 't'},   {"metrics", no_argument, NULL, 'm'},
+        {"actor-idle-timeout", required_argument, NULL, 'a'},
         {NULL, 0, NULL, 0}};
     int c;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "c:p:i:d:v:l:tm", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "c:p:i:d:v:l:tma:", longopts, NULL)) != -1) {
         switch (c) {
+        case 'a': {
+            char *end;
+            long ms = strtol(optarg, &end, 10);
+            if (*end != '\0' || ms < -1) {
+                fprintf(stderr, "dort: --actor-idle-timeout takes milliseconds (-1: never), "
+                                "got '%s'\n",
+                        optarg);
+                return 2;
+            }
+            o->idle_timeout_ms = ms;
+            break;
+        }
         case 'c': o->config = optarg; break;
         case 'i': o->ip = optarg; break;
         case 'd': o->persist_to = optarg; break;
@@ -460,6 +475,8 @@ static int build_runtime(run_t *r, const char *dir)
     o.durability = (dort_durability_t)durability(r);
     o.data_dir = dir;
     o.max_size = dort_config_storage(r->cfg)->max_size;
+    if (r->o.idle_timeout_ms != -2)
+        o.idle_timeout_ms = r->o.idle_timeout_ms;
     o.log_fn = dort_log_stderr;
     o.log_level = DORT_LOG_WARN;
     int rc = dort_rt_new(&r->rt, &o);
@@ -603,6 +620,7 @@ static int run(int argc, char **argv, int serve)
     memset(&r, 0, sizeof r);
     r.o.serve = serve;
     r.o.port = -1;
+    r.o.idle_timeout_ms = -2;
     /* A client that resets its connection turns a later write into EPIPE;
      * the default SIGPIPE would kill the whole server for it. */
     signal(SIGPIPE, SIG_IGN);
