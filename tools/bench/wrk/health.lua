@@ -1,0 +1,3 @@
+-- GET /health: the worker answers a constant, no actor.
+wrk.method = "GET"
+wrk.path = "/health"
