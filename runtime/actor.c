@@ -189,7 +189,7 @@ int dort_actor_unblock(dort_actor_t *self)
 
 /* ---- reset ---- */
 
-static void drop_replies(dort_rt_t *rt, dort_actor_t *a, int status)
+void dort__actor_drop_replies(dort_actor_t *a, int status)
 {
     dort__msg_t *m = a->reply_head;
     a->reply_head = a->reply_tail = NULL;
@@ -207,7 +207,6 @@ static void drop_replies(dort_rt_t *rt, dort_actor_t *a, int status)
         }
         m = next;
     }
-    (void)rt;
 }
 
 void dort__streams_actor_reset(dort_rt_t *rt, dort_actor_t *a);
@@ -230,7 +229,7 @@ void dort__actor_reset(dort_actor_t *a, int status)
     }
     /* Replies to calls made before the reset would run callbacks against
      * state that no longer exists: drop them (and later ones, by gen). */
-    drop_replies(rt, a, status);
+    dort__actor_drop_replies(a, status);
     dort__streams_actor_reset(rt, a);
     rt->stats.actors_reset++;
 }

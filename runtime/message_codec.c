@@ -38,12 +38,6 @@ static int headers_out(const dort__msgpart_t *p, Dort__Header *hdrs, Dort__Heade
     return 0;
 }
 
-static void headers_free(Dort__Header *hdrs, uint32_t n)
-{
-    (void)n;
-    dort__free(hdrs);
-}
-
 static int pack(const ProtobufCMessage *m, void **out, size_t *out_len)
 {
     size_t len = protobuf_c_message_get_packed_size(m);
@@ -56,36 +50,43 @@ static int pack(const ProtobufCMessage *m, void **out, size_t *out_len)
     return 0;
 }
 
+/* Points the header and body fields of message `m` at `p` and packs it. The
+ * header views live only for the call. */
+static int encode_part(const dort__msgpart_t *p, ProtobufCMessage *m, size_t *n_headers,
+                       Dort__Header ***headers, ProtobufCBinaryData *body, void **out,
+                       size_t *out_len)
+{
+    Dort__Header *hdrs = dort__calloc(p->nhdrs, sizeof *hdrs);
+    Dort__Header **ptrs = dort__calloc(p->nhdrs, sizeof *ptrs);
+    int rc = hdrs != NULL && ptrs != NULL ? headers_out(p, hdrs, ptrs) : DORT_ENOMEM;
+    if (rc == 0) {
+        *n_headers = p->nhdrs;
+        *headers = ptrs;
+        body->data = (uint8_t *)(uintptr_t)p->body;
+        body->len = p->body_len;
+        rc = pack(m, out, out_len);
+    }
+    dort__free(hdrs);
+    dort__free(ptrs);
+    return rc;
+}
+
 int dort_request_encode(const dort_request_t *req, void **out, size_t *out_len)
 {
     if (req == NULL || out == NULL || out_len == NULL)
         return DORT_EINVAL;
     const dort__msgpart_t *p = &req->part;
     Dort__Request m = DORT__REQUEST__INIT;
-    Dort__Header *hdrs = dort__calloc(p->nhdrs, sizeof *hdrs);
-    Dort__Header **ptrs = dort__calloc(p->nhdrs, sizeof *ptrs);
-    int rc = DORT_ENOMEM;
-    if (hdrs == NULL || ptrs == NULL)
-        goto out;
-    rc = headers_out(p, hdrs, ptrs);
-    if (rc != 0)
-        goto out;
     m.method.data = (uint8_t *)(p->text + req->method_off);
     m.method.len = req->method_len;
     m.path.data = (uint8_t *)(p->text + req->path_off);
     m.path.len = req->path_len;
-    m.n_headers = p->nhdrs;
-    m.headers = ptrs;
-    m.body.data = (uint8_t *)(uintptr_t)p->body;
-    m.body.len = p->body_len;
-    rc = pack(&m.base, out, out_len);
-out:
-    headers_free(hdrs, p->nhdrs);
-    dort__free(ptrs);
-    return rc;
+    return encode_part(p, &m.base, &m.n_headers, &m.headers, &m.body, out, out_len);
 }
 
-static int headers_in(dort__msgpart_t *p, Dort__Header **hdrs, size_t n)
+/* Copies decoded headers and body into `p`. */
+static int decode_part(dort__msgpart_t *p, Dort__Header **hdrs, size_t n,
+                       const ProtobufCBinaryData *body)
 {
     for (size_t i = 0; i < n; i++) {
         int rc = dort__msgpart_add_header(p, (const char *)hdrs[i]->name.data, hdrs[i]->name.len,
@@ -93,7 +94,7 @@ static int headers_in(dort__msgpart_t *p, Dort__Header **hdrs, size_t n)
         if (rc != 0)
             return rc == DORT_EINVAL ? DORT_ECORRUPT : rc;
     }
-    return 0;
+    return dort__msgpart_set_body(p, body->data, body->len, DORT_BUF_COPY);
 }
 
 int dort_request_decode(const void *data, size_t len, dort_request_t **out)
@@ -105,17 +106,14 @@ int dort_request_decode(const void *data, size_t len, dort_request_t **out)
         return DORT_ECORRUPT;
     dort_request_t *r = NULL;
     int rc = DORT_ECORRUPT;
-    if (m->method.len == 0)
-        goto out;
-    rc = dort_request_new2(&r, (const char *)m->method.data, m->method.len,
-                           m->path.data ? (const char *)m->path.data : "", m->path.len);
-    if (rc == DORT_EINVAL)
-        rc = DORT_ECORRUPT;
+    if (m->method.len != 0) {
+        rc = dort_request_new2(&r, (const char *)m->method.data, m->method.len,
+                               m->path.data ? (const char *)m->path.data : "", m->path.len);
+        if (rc == DORT_EINVAL)
+            rc = DORT_ECORRUPT;
+    }
     if (rc == 0)
-        rc = headers_in(&r->part, m->headers, m->n_headers);
-    if (rc == 0)
-        rc = dort_request_set_body(r, m->body.data, m->body.len, DORT_BUF_COPY);
-out:
+        rc = decode_part(&r->part, m->headers, m->n_headers, &m->body);
     dort__request__free_unpacked(m, &pb_allocator);
     if (rc != 0) {
         dort_request_free(r);
@@ -129,26 +127,9 @@ int dort_response_encode(const dort_response_t *res, void **out, size_t *out_len
 {
     if (res == NULL || out == NULL || out_len == NULL)
         return DORT_EINVAL;
-    const dort__msgpart_t *p = &res->part;
     Dort__Response m = DORT__RESPONSE__INIT;
-    Dort__Header *hdrs = dort__calloc(p->nhdrs, sizeof *hdrs);
-    Dort__Header **ptrs = dort__calloc(p->nhdrs, sizeof *ptrs);
-    int rc = DORT_ENOMEM;
-    if (hdrs == NULL || ptrs == NULL)
-        goto out;
-    rc = headers_out(p, hdrs, ptrs);
-    if (rc != 0)
-        goto out;
     m.status = (uint32_t)res->status;
-    m.n_headers = p->nhdrs;
-    m.headers = ptrs;
-    m.body.data = (uint8_t *)(uintptr_t)p->body;
-    m.body.len = p->body_len;
-    rc = pack(&m.base, out, out_len);
-out:
-    headers_free(hdrs, p->nhdrs);
-    dort__free(ptrs);
-    return rc;
+    return encode_part(&res->part, &m.base, &m.n_headers, &m.headers, &m.body, out, out_len);
 }
 
 int dort_response_decode(const void *data, size_t len, dort_response_t **out)
@@ -163,9 +144,7 @@ int dort_response_decode(const void *data, size_t len, dort_response_t **out)
     if (rc == DORT_EINVAL)
         rc = DORT_ECORRUPT;
     if (rc == 0)
-        rc = headers_in(&r->part, m->headers, m->n_headers);
-    if (rc == 0)
-        rc = dort_response_set_body(r, m->body.data, m->body.len, DORT_BUF_COPY);
+        rc = decode_part(&r->part, m->headers, m->n_headers, &m->body);
     dort__response__free_unpacked(m, &pb_allocator);
     if (rc != 0) {
         dort_response_free(r);

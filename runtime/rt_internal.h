@@ -277,6 +277,9 @@ void dort__actor_maybe_idle(dort_actor_t *a);  /* joins the idle list if nothing
  * `status`, forgets outstanding replies; the next delivery runs init. */
 void dort__actor_reset(dort_actor_t *a, int status);
 void dort__actor_evict(dort_actor_t *a);
+/* Drops the replies and tasks queued for `a` without running them (tasks
+ * are cancelled with `status`): nobody is left to run them. */
+void dort__actor_drop_replies(dort_actor_t *a, int status);
 void dort__actors_sweep(dort_rt_t *rt);
 void dort__actors_free_all(dort_rt_t *rt);
 void dort__actor_push_inbox(dort_actor_t *a, dort__msg_t *m);

@@ -39,24 +39,8 @@ static void drain_actor(dort_rt_t *rt, dort_actor_t *a, int status, int final)
         dort__call_open_remove(a, c);
         dort__call_complete(rt, c, status, NULL);
     }
-    if (!final)
-        return;
-    m = a->reply_head;
-    a->reply_head = a->reply_tail = NULL;
-    while (m != NULL) {
-        dort__msg_t *next = m->next;
-        if (m->kind == DORT__MSG_REPLY) {
-            dort_call_t *c = dort__container_of(m, dort_call_t, msg);
-            dort_response_free(c->res);
-            a->outstanding--;
-            dort__call_free(c);
-        } else {
-            dort__task_t *t = dort__container_of(m, dort__task_t, msg);
-            if (t->cancel != NULL)
-                t->cancel(t->data, status);
-        }
-        m = next;
-    }
+    if (final)
+        dort__actor_drop_replies(a, status);
 }
 
 static void drain_all(dort_rt_t *rt, int final)
