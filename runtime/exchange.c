@@ -113,6 +113,19 @@ int dort_exchange_respond(dort_exchange_t *ex, dort_response_t *res)
         dort__exchange_free(ex);
         return 0;
     }
+    if (res->status == 101 && !(ex->upgrade && res->ws != NULL)) {
+        /* A 101 is true only if this connection switches protocols: that
+         * needs an upgrade the HTTP layer hands over (Connection: Upgrade,
+         * HTTP/1.1) and a socket to hand it to. Freeing the answer closes
+         * its socket (websocket_close 1006: the 101 never reached). */
+        dort_response_t *err;
+        int rc = dort__http_error_response(&err, 400, "bad_upgrade",
+                                           "the request is not a WebSocket upgrade");
+        dort_response_free(res);
+        if (rc != 0)
+            return rc;
+        res = err;
+    }
     if (res->stream != NULL)
         dort__stream_bind(ex->srv->rt, res->stream);
     ex->res = res;

@@ -180,6 +180,8 @@ static int on_headers_complete(llhttp_t *p)
                              "the request body exceeds the server's limit");
         return -1;
     }
+    if (p->upgrade && p->http_major == 1 && p->http_minor == 0)
+        p->upgrade = 0; /* RFC 7230 6.7: ignored in HTTP/1.0 */
     if (p->upgrade) {
         /* Only WebSocket upgrades are served; the worker decides. The bytes
          * after the headers belong to the new protocol. */

@@ -181,6 +181,9 @@ int dort__ws_take_over(dort__http_conn_t *c, dort_response_t *res, const char *l
 /* Bytes read on a connection taken over by a socket / its end. */
 void dort__ws_on_read(dort__http_conn_t *c, const char *data, size_t len);
 void dort__ws_on_eof(dort__http_conn_t *c);
+/* 1 when nothing the socket queued waits to be written (stop waits for it,
+ * until its deadline, so the close frame 1001 is not cut off). */
+int dort__ws_conn_flushed(const dort__ws_conn_t *wc);
 /* A 101 answer that never reached its client (dropped): close its socket. */
 void dort__ws_response_free(dort_response_t *res);
 

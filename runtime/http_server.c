@@ -168,7 +168,8 @@ int dort__http_servers_idle(dort_rt_t *rt)
 {
     for (dort_http_server_t *s = rt->http_servers; s != NULL; s = s->next)
         for (dort__http_conn_t *c = s->conns; c != NULL; c = c->next)
-            if (c->head != NULL && c->head->state != DORT__EX_STREAMING && c->ws == NULL)
+            if ((c->head != NULL && c->head->state != DORT__EX_STREAMING && c->ws == NULL) ||
+                (c->ws != NULL && !dort__ws_conn_flushed(c->ws)))
                 return 0;
     return 1;
 }

@@ -297,9 +297,22 @@ static void on_msg(wslay_event_context_ptr ctx, const struct wslay_event_on_msg_
     /* Pings were answered by wslay; pongs need nothing. */
 }
 
+/* RFC 6455 5.5.1: a close body starts with a two-byte code. wslay takes a
+ * one-byte body for "no code" and answers with an empty close; fail it. */
+static void on_frame_start(wslay_event_context_ptr ctx,
+                           const struct wslay_event_on_frame_recv_start_arg *arg, void *user)
+{
+    dort__ws_conn_t *wc = user;
+    (void)ctx;
+    if (arg->opcode == WSLAY_CONNECTION_CLOSE && arg->payload_length == 1 && !wc->failed &&
+        wc->c != NULL)
+        fail_raw(wc, 1002, DORT_EPROTO);
+}
+
 static const struct wslay_event_callbacks callbacks = {
     .recv_callback = recv_cb,
     .send_callback = send_cb,
+    .on_frame_recv_start_callback = on_frame_start,
     .on_msg_recv_callback = on_msg,
 };
 
@@ -411,6 +424,12 @@ void dort__ws_conn_close(dort__ws_conn_t *wc, int code, const char *reason, size
 }
 
 /* ---- the HTTP layer's hooks ---- */
+
+int dort__ws_conn_flushed(const dort__ws_conn_t *wc)
+{
+    return wc->c == NULL ||
+           (wc->olen == 0 && uv_stream_get_write_queue_size((uv_stream_t *)&wc->c->tcp) == 0);
+}
 
 int dort__ws_take_over(dort__http_conn_t *c, dort_response_t *res, const char *leftover, size_t len)
 {

@@ -6,5 +6,6 @@
 
 extern const dort_worker_class_t testapp_worker;
 extern const dort_class_t sse_room_class;
+extern const dort_class_t ws_echo_class; /* ws_echo.c */
 
 #endif
