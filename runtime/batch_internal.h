@@ -42,6 +42,12 @@ typedef struct dort__batch_s {
     uint8_t raw_touched;  /* carries records of other databases (queues) */
     /* Filled by the writer: */
     uint32_t done_items;  /* items committed (all of them when result == 0) */
+    /* Chunked batches: items committed so far as the writer last reported
+     * (under the writer's mutex), and how many of them the loop has
+     * already settled, so that each chunk's answers leave as soon as it
+     * commits rather than when the whole batch does. */
+    uint32_t progress;
+    uint32_t settled;
     int result;           /* 0, or DORT_E* for the items from done_items on */
     uint32_t txns;        /* transactions committed for this batch */
     uint64_t keys;        /* key puts/deletes applied */

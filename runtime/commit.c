@@ -149,6 +149,19 @@ static int caller_status(int result)
     return result == DORT_ESTORAGEFULL ? DORT_ESTORAGEFULL : DORT_ECOMMIT;
 }
 
+/* Settles the items the writer has committed so far, in order. */
+static void settle_committed(dort_rt_t *rt, dort__batch_t *b, uint32_t upto)
+{
+    for (; b->settled < upto; b->settled++) {
+        dort__batch_item_t *it = &b->items[b->settled];
+        if (it->ws == NULL || it->actor == NULL)
+            continue; /* dropped, or raw records (their waiters run at the end) */
+        rt->stats.committed_writesets++;
+        actor_committed(rt, it->actor);
+        it->ws = NULL; /* freed by actor_committed */
+    }
+}
+
 static void complete_batch(dort_rt_t *rt, dort__batch_t *b)
 {
     int status = caller_status(b->result);
@@ -176,12 +189,30 @@ static void complete_batch(dort_rt_t *rt, dort__batch_t *b)
         b->waiters[i].cb(b->waiters[i].data, b->result == 0 ? 0 : status);
 }
 
+/* A chunk of a chunked batch committed: its actors' answers leave now. */
+static void settle_progress(dort_rt_t *rt)
+{
+    dort__batch_t *b = rt->inflight_batch;
+    if (b == NULL)
+        return;
+    uint32_t upto = dort__writer_progress(&rt->writer, b);
+    if (upto <= b->settled)
+        return;
+    dort__store_rtxn_reset(&rt->store);
+    rt->completing = 1;
+    settle_committed(rt, b, upto);
+    rt->completing = 0;
+    dort__sched_run(rt);
+}
+
 void dort__commit_on_async(uv_async_t *h)
 {
     dort_rt_t *rt = h->data;
     dort__batch_t *b = dort__writer_take(&rt->writer);
-    if (b == NULL)
+    if (b == NULL) {
+        settle_progress(rt);
         return;
+    }
     rt->inflight_batch = NULL;
     /* The next read must see this commit: LMDB now holds what the overlay
      * held, and the overlay is about to drop it. */

@@ -155,7 +155,7 @@ static int commit_chunk(dort__store_t *st, dort__batch_t *b, uint32_t from, uint
     return rc;
 }
 
-static void apply_batch(dort__store_t *st, dort__batch_t *b, int inject)
+static void apply_batch(dort__writer_t *w, dort__store_t *st, dort__batch_t *b, int inject)
 {
     uint32_t chunk = b->chunk ? b->chunk : b->nitems;
     if (chunk == 0)
@@ -176,6 +176,13 @@ static void apply_batch(dort__store_t *st, dort__batch_t *b, int inject)
         if (rc != 0)
             break;
         b->done_items = to;
+        if (to < b->nitems) {
+            /* More chunks to go: let the loop settle this one now. */
+            uv_mutex_lock(&w->mu);
+            b->progress = to;
+            uv_mutex_unlock(&w->mu);
+            uv_async_send(w->notify);
+        }
     }
     if (rc < 0 && rc > -5000)
         b->result = rc; /* an injected DORT_E* code */
@@ -218,7 +225,7 @@ static void writer_main(void *arg)
         w->job = NULL;
         w->fail_next = 0;
         uv_mutex_unlock(&w->mu);
-        apply_batch(w->store, b, inject);
+        apply_batch(w, w->store, b, inject);
         dirty = 1;
         uv_mutex_lock(&w->mu);
         w->done = b;
@@ -283,6 +290,14 @@ void dort__writer_stop(dort__writer_t *w)
     uv_cond_destroy(&w->cond);
     uv_mutex_destroy(&w->mu);
     w->started = 0;
+}
+
+uint32_t dort__writer_progress(dort__writer_t *w, dort__batch_t *b)
+{
+    uv_mutex_lock(&w->mu);
+    uint32_t p = b->progress;
+    uv_mutex_unlock(&w->mu);
+    return p;
 }
 
 void dort__writer_set_hold(dort__writer_t *w, int hold)

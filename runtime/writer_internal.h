@@ -37,6 +37,8 @@ dort__batch_t *dort__writer_take(dort__writer_t *w);
 /* Joins the thread after the last batch finished. */
 void dort__writer_stop(dort__writer_t *w);
 
+/* Items of the in-flight batch `b` committed so far (chunked batches). */
+uint32_t dort__writer_progress(dort__writer_t *w, dort__batch_t *b);
 void dort__writer_set_hold(dort__writer_t *w, int hold);
 void dort__writer_fail_next(dort__writer_t *w, int code);
 

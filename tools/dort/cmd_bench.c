@@ -168,6 +168,8 @@ int cmd_bench(int argc, char **argv)
          {scratch, seconds, writers, 0, 1, DORT_DURABILITY_FULL}, "/s", 1},
         {"writes: relaxed, group commit, acked/s", bench_writes,
          {scratch, seconds, writers, 0, 0, DORT_DURABILITY_RELAXED}, "/s", 1},
+        {"writes: full, group commit, 100 actors, acked/s", bench_writes,
+         {scratch, seconds, 100, 0, 0, DORT_DURABILITY_FULL}, "/s", 1},
         {"memory: bytes per idle actor, 100k", bench_idle_memory, {.actors = small}, "B", 1},
         {"memory: bytes per idle actor, 1M", bench_idle_memory, {.actors = large}, "B", 1},
         {"activation: us per evicted actor (amortised)", bench_activation, {.actors = small},
@@ -180,8 +182,9 @@ int cmd_bench(int argc, char **argv)
          {.dir = scratch, .seconds = seconds, .actors = 10000,
           .durability = DORT_DURABILITY_FULL}, "/s", 1},
     };
-    static const char *const keys[] = {"rtt", "rtt", "writes", "writes", "writes", "memory",
-                                       "memory", "activation", "queue", "queue", "queue"};
+    static const char *const keys[] = {"rtt",    "rtt",    "writes",     "writes",
+                                       "writes", "writes", "memory",     "memory",
+                                       "activation", "queue", "queue", "queue"};
     print_machine();
     printf("%-52s %14s %-14s %s\n", "benchmark", "median", "unit", "[min .. max]");
     for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++)
