@@ -36,7 +36,6 @@ int dort__commit_seal(dort_rt_t *rt, dort_actor_t *a, dort__wset_t *ws)
     return dort__wset_merge(a->open_ws, ws);
 }
 
-int dort__commit_add_raw(dort_rt_t *rt, dort__wset_t *ws, dort__commit_cb cb, void *data);
 int dort__commit_add_raw(dort_rt_t *rt, dort__wset_t *ws, dort__commit_cb cb, void *data)
 {
     if (ensure_open_batch(rt) != 0)

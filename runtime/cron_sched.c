@@ -19,6 +19,7 @@
 #include <dort/cron.h>
 
 #include "alloc_internal.h"
+#include "records.pb-c.h"
 #include "cron_sched_internal.h"
 #include "keycodec_internal.h"
 #include "rt_internal.h"
@@ -27,7 +28,6 @@ void dort__rt_handle_closed(dort_rt_t *rt);
 
 #define MAX_EXPR 400       /* keeps the key far below LMDB's 511 bytes */
 #define MAX_SLEEP_MS 30000 /* re-read the wall clock at least this often */
-#define RECORD_SIZE 16
 #define MINUTE_MS 60000
 #define MAX_FUTURE_MS (24 * 3600 * INT64_C(1000)) /* a last run this far ahead is a bad clock */
 
@@ -216,29 +216,23 @@ static void on_recorded(void *data, int status)
 static void record_run(sched_t *s, trigger_t *t, int64_t slot)
 {
     dort_rt_t *rt = s->rt;
-    unsigned char val[RECORD_SIZE];
-    dort__be64_put(val, (uint64_t)slot);
-    dort__be64_put(val + 8, (uint64_t)clock_now(s));
+    Dort__CronRecord rec = DORT__CRON_RECORD__INIT;
+    uint8_t val[32];
+    rec.slot_ms = slot;
+    rec.started_ms = clock_now(s);
+    size_t len = dort__cron_record__pack(&rec, val);
     t->last_ms = slot;
     dort__wset_t *ws = dort__wset_new();
     int rc = ws != NULL ? 0 : DORT_ENOMEM;
     if (rc == 0)
-        rc = dort__wset_add_raw(ws, (unsigned)s->dbi, 0, t->key, t->key_len, val, sizeof val);
-    if (rc == 0 && rt->open_batch == NULL &&
-        (rt->open_batch = dort__batch_new(++rt->batch_seq)) == NULL)
-        rc = DORT_ENOMEM;
-    if (rc == 0) {
-        int idx = dort__batch_add(rt->open_batch, NULL, NULL, ws);
-        rc = idx < 0 ? idx : 0;
-    }
+        rc = dort__wset_add_raw(ws, (unsigned)s->dbi, 0, t->key, t->key_len, val, len);
+    if (rc == 0)
+        rc = dort__commit_add_raw(rt, ws, on_recorded, t);
     if (rc != 0) {
         dort__wset_free(ws);
         on_recorded(t, rc);
         return;
     }
-    /* The item commits even if its waiter cannot be added; only a failure
-     * would then go unlogged. */
-    dort__batch_add_waiter(rt->open_batch, on_recorded, t);
     dort__commit_kick(rt);
 }
 
@@ -247,12 +241,15 @@ static void load_record(sched_t *s, trigger_t *t, MDB_txn *txn)
     MDB_val k = {t->key_len, t->key}, v;
     int rc = mdb_get(txn, s->rt->store.extra[s->dbi], &k, &v);
     t->last_ms = -1;
-    if (rc == 0 && v.mv_size >= 8)
-        t->last_ms = (int64_t)dort__be64_get(v.mv_data);
-    else if (rc != MDB_NOTFOUND)
+    Dort__CronRecord *rec = NULL;
+    if (rc == 0 && (rec = dort__cron_record__unpack(NULL, v.mv_size, v.mv_data)) != NULL) {
+        t->last_ms = rec->slot_ms;
+        dort__cron_record__free_unpacked(rec, NULL);
+    } else if (rc != MDB_NOTFOUND) {
         DORT_LOG(&s->rt->log, DORT_LOG_WARN,
                  "cron trigger '%s': unreadable last-run record (%s); treated as never run", t->key,
-                 rc ? mdb_strerror(rc) : "too short");
+                 rc ? mdb_strerror(rc) : "not a CronRecord");
+    }
 }
 
 /* ---- runs ---- */

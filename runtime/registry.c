@@ -97,6 +97,12 @@ int dort_rt_bind_namespace(dort_rt_t *rt, const char *binding, const char *class
     ns->cls = cls;
     ns->index = rt->nns;
     SHA256((const unsigned char *)unique_key, strlen(unique_key), ns->key);
+    if (dort__ns_mac_init(ns) != 0) {
+        dort__free(ns->binding);
+        dort__free(ns->unique_key);
+        dort__free(ns);
+        return DORT_ECRYPTO;
+    }
     rt->nss[rt->nns++] = ns;
     if (out != NULL)
         *out = ns;
@@ -122,6 +128,7 @@ void dort__registry_release(dort_rt_t *rt);
 void dort__registry_release(dort_rt_t *rt)
 {
     for (uint32_t i = 0; i < rt->nns; i++) {
+        dort__ns_mac_release(rt->nss[i]);
         dort__free(rt->nss[i]->binding);
         dort__free(rt->nss[i]->unique_key);
         dort__free(rt->nss[i]);

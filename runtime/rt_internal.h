@@ -38,7 +38,14 @@ struct dort_ns_s {
     const dort_class_t *cls;
     unsigned char key[32]; /* SHA-256(unique_key): the HMAC key for ids */
     uint32_t index;        /* position in rt->nss */
+    /* HMAC-SHA256 with that key, precomputed: the SHA-256 states after the
+     * key's inner and outer pad blocks, copied for each id (see id.c). */
+    struct evp_md_ctx_st *mac_inner, *mac_outer, *mac_scratch;
 };
+
+/* id.c: prepares / frees a namespace's HMAC states. */
+int dort__ns_mac_init(dort_ns_t *ns);
+void dort__ns_mac_release(dort_ns_t *ns);
 
 /* ---- mailbox messages ---- */
 
@@ -329,6 +336,10 @@ void dort__commit_kick(dort_rt_t *rt);
 void dort__commit_on_async(uv_async_t *h);
 /* 1 when nothing is waiting to be committed or being committed. */
 int dort__commit_idle(const dort_rt_t *rt);
+/* Adds a write set of raw records (no actor) to the next group commit;
+ * `cb` (may be NULL) runs when it committed or failed. Takes `ws` on
+ * success. */
+int dort__commit_add_raw(dort_rt_t *rt, dort__wset_t *ws, dort__commit_cb cb, void *data);
 
 /* alarm.c */
 void dort__alarm_schedule(dort_rt_t *rt);  /* re-reads the earliest alarm */
