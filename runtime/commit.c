@@ -15,19 +15,43 @@ static int ensure_open_batch(dort_rt_t *rt)
     return rt->open_batch ? 0 : DORT_ENOMEM;
 }
 
+void dort__commit_ws_put(dort_rt_t *rt, dort__wset_t *ws)
+{
+    if (ws == NULL)
+        return;
+    /* A set that grew large keeps its memory only if it is likely reused. */
+    if (rt->ws_pool_n < sizeof rt->ws_pool / sizeof rt->ws_pool[0] && ws->cap <= 1024) {
+        dort__wset_reset(ws);
+        rt->ws_pool[rt->ws_pool_n++] = ws;
+        return;
+    }
+    dort__wset_free(ws);
+}
+
+void dort__commit_pool_release(dort_rt_t *rt)
+{
+    while (rt->ws_pool_n > 0)
+        dort__wset_free(rt->ws_pool[--rt->ws_pool_n]);
+}
+
+static dort__wset_t *ws_get(dort_rt_t *rt)
+{
+    return rt->ws_pool_n > 0 ? rt->ws_pool[--rt->ws_pool_n] : dort__wset_new();
+}
+
 int dort__commit_seal(dort_rt_t *rt, dort_actor_t *a, dort__wset_t *ws)
 {
     if (a->open_ws == NULL) {
-        dort__wset_t *open = dort__wset_new();
+        dort__wset_t *open = ws_get(rt);
         if (open == NULL || ensure_open_batch(rt) != 0) {
-            dort__wset_free(open);
+            dort__commit_ws_put(rt, open);
             return DORT_ENOMEM;
         }
         unsigned char prefix[DORT__PREFIX_SIZE];
         dort__actor_prefix(a, prefix);
         int idx = dort__batch_add(rt->open_batch, a, prefix, open);
         if (idx < 0) {
-            dort__wset_free(open);
+            dort__commit_ws_put(rt, open);
             return idx;
         }
         a->open_ws = open;
@@ -115,11 +139,11 @@ void dort__commit_kick(dort_rt_t *rt)
  * on them: its open set, every held output, its in-memory state. */
 static void actor_commit_failed(dort_rt_t *rt, dort_actor_t *a, int status)
 {
-    dort__wset_free(a->inflight_ws);
+    dort__commit_ws_put(rt, a->inflight_ws);
     a->inflight_ws = NULL;
     if (a->open_ws != NULL) {
         rt->open_batch->items[a->open_item].ws = NULL;
-        dort__wset_free(a->open_ws);
+        dort__commit_ws_put(rt, a->open_ws);
         a->open_ws = NULL;
     }
     dort__out_t *inflight = a->held_inflight_head, *open = a->held_open_head;
@@ -133,7 +157,7 @@ static void actor_commit_failed(dort_rt_t *rt, dort_actor_t *a, int status)
 
 static void actor_committed(dort_rt_t *rt, dort_actor_t *a)
 {
-    dort__wset_free(a->inflight_ws);
+    dort__commit_ws_put(rt, a->inflight_ws);
     a->inflight_ws = NULL;
     dort__out_t *held = a->held_inflight_head;
     a->held_inflight_head = a->held_inflight_tail = NULL;
@@ -169,19 +193,14 @@ static void complete_batch(dort_rt_t *rt, dort__batch_t *b)
         DORT_LOG(&rt->log, DORT_LOG_ERROR, "commit of batch %llu failed: %s",
                  (unsigned long long)b->seq, dort_strerror(b->result));
     }
+    settle_committed(rt, b, b->done_items);
     for (uint32_t i = 0; i < b->nitems; i++) {
         dort__batch_item_t *it = &b->items[i];
         if (it->ws == NULL)
-            continue; /* dropped before submission; the actor has moved on */
-        if (it->actor == NULL) {
-            dort__wset_free(it->ws);
-            continue;
-        }
-        if (i < b->done_items) {
-            rt->stats.committed_writesets++;
-            actor_committed(rt, it->actor);
-        }
-        else
+            continue; /* dropped before submission, or settled */
+        if (it->actor == NULL)
+            dort__commit_ws_put(rt, it->ws);
+        else if (i >= b->done_items)
             actor_commit_failed(rt, it->actor, status);
     }
     for (uint32_t i = 0; i < b->nwaiters; i++)

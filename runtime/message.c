@@ -11,13 +11,24 @@ int dort__msgpart_add_text(dort__msgpart_t *p, const char *s, size_t len, uint32
 {
     if (len > UINT32_MAX - p->text_len)
         return DORT_EINVAL;
+    if (p->text == NULL) {
+        p->text = p->inline_text;
+        p->text_cap = DORT__MSG_INLINE_TEXT;
+    }
     if (p->text_len + len > p->text_cap) {
-        size_t cap = p->text_cap ? p->text_cap : 128;
+        size_t cap = p->text_cap * 2;
         while (cap < p->text_len + len)
             cap *= 2;
         if (cap > UINT32_MAX)
             return DORT_EINVAL;
-        char *n = dort__realloc(p->text, cap);
+        char *n;
+        if (p->text == p->inline_text) {
+            n = dort__malloc(cap);
+            if (n != NULL)
+                memcpy(n, p->text, p->text_len);
+        } else {
+            n = dort__realloc(p->text, cap);
+        }
         if (n == NULL)
             return DORT_ENOMEM;
         p->text = n;
@@ -35,9 +46,20 @@ int dort__msgpart_add_header(dort__msgpart_t *p, const char *name, size_t name_l
 {
     if (name == NULL || name_len == 0 || (value == NULL && value_len != 0))
         return DORT_EINVAL;
+    if (p->hdrs == NULL) {
+        p->hdrs = p->inline_hdrs;
+        p->hdrs_cap = DORT__MSG_INLINE_HDRS;
+    }
     if (p->nhdrs == p->hdrs_cap) {
-        uint32_t cap = p->hdrs_cap ? p->hdrs_cap * 2 : 8;
-        dort__hdr_t *n = dort__realloc(p->hdrs, (size_t)cap * sizeof *n);
+        uint32_t cap = p->hdrs_cap * 2;
+        dort__hdr_t *n;
+        if (p->hdrs == p->inline_hdrs) {
+            n = dort__malloc((size_t)cap * sizeof *n);
+            if (n != NULL)
+                memcpy(n, p->hdrs, p->nhdrs * sizeof *n);
+        } else {
+            n = dort__realloc(p->hdrs, (size_t)cap * sizeof *n);
+        }
         if (n == NULL)
             return DORT_ENOMEM;
         p->hdrs = n;
@@ -78,8 +100,10 @@ int dort__msgpart_set_body(dort__msgpart_t *p, const void *data, size_t len, dor
 
 void dort__msgpart_release(dort__msgpart_t *p)
 {
-    dort__free(p->text);
-    dort__free(p->hdrs);
+    if (p->text != p->inline_text)
+        dort__free(p->text);
+    if (p->hdrs != p->inline_hdrs)
+        dort__free(p->hdrs);
     if (p->body_owned)
         dort__free((void *)(uintptr_t)p->body);
 }

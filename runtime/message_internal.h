@@ -13,14 +13,20 @@ typedef struct dort__hdr_s {
     uint32_t name_off, name_len, value_off, value_len;
 } dort__hdr_t;
 
+/* A typical request or answer fits here without further allocations. */
+#define DORT__MSG_INLINE_TEXT 192
+#define DORT__MSG_INLINE_HDRS 6
+
 typedef struct dort__msgpart_s {
-    char *text; /* header (and method/path) bytes */
+    char *text; /* header (and method/path) bytes: inline_text until it outgrows it */
     uint32_t text_len, text_cap;
-    dort__hdr_t *hdrs;
+    dort__hdr_t *hdrs; /* inline_hdrs until they are outgrown */
     uint32_t nhdrs, hdrs_cap;
     const char *body;
     size_t body_len;
     uint8_t body_owned; /* free body with dort__free */
+    char inline_text[DORT__MSG_INLINE_TEXT];
+    dort__hdr_t inline_hdrs[DORT__MSG_INLINE_HDRS];
 } dort__msgpart_t;
 
 struct dort_request_s {

@@ -236,6 +236,10 @@ struct dort_rt_s {
     dort__batch_t *open_batch;
     dort__batch_t *inflight_batch;
     uint64_t batch_seq;
+    /* Spent per-actor write sets, kept with their arrays for the next batch
+     * (every writing actor needs one per batch). */
+    dort__wset_t *ws_pool[64];
+    uint32_t ws_pool_n;
     int completing; /* complete_batch is running: kicks wait for its end */
 
     uv_prepare_t prepare;
@@ -336,6 +340,9 @@ void dort__commit_kick(dort_rt_t *rt);
 void dort__commit_on_async(uv_async_t *h);
 /* 1 when nothing is waiting to be committed or being committed. */
 int dort__commit_idle(const dort_rt_t *rt);
+/* Returns a spent write set to the pool (or frees it). */
+void dort__commit_ws_put(dort_rt_t *rt, dort__wset_t *ws);
+void dort__commit_pool_release(dort_rt_t *rt);
 /* Adds a write set of raw records (no actor) to the next group commit;
  * `cb` (may be NULL) runs when it committed or failed. Takes `ws` on
  * success. */

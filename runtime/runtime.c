@@ -226,6 +226,7 @@ void dort_rt_free(dort_rt_t *rt)
     for (uint32_t i = 0; i <= DORT__MAX_TXN_DEPTH; i++)
         dort__wset_release(&rt->turn.layers[i]);
     dort__batch_free(rt->open_batch);
+    dort__commit_pool_release(rt);
     dort__store_close(&rt->store);
     dort__registry_release(rt);
     dort__workers_release(rt);
